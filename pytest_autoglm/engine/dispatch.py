@@ -1,0 +1,139 @@
+"""From a planned check to the probe call of one attempt (one module per protocol lives in ``probes``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from pathlib import Path
+
+from pytest_autoglm.inventory.models import HttpCheck, TlsSection
+from pytest_autoglm.inventory.plan import Check, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec, url_host_port
+from pytest_autoglm.probes import dns as dns_probe
+from pytest_autoglm.probes import tcp as tcp_probe
+from pytest_autoglm.probes.results import Layer, Verdict
+
+
+def speaks_tls(check: Check) -> bool:
+    if check.kind is Layer.TLS:
+        return True
+    if check.kind in (Layer.HTTP, Layer.CORS):
+        url = check.spec.url if isinstance(check.spec, HttpCheck) else check.spec.check.url
+        return url.startswith("https:")
+    return False
+
+
+def connect_host(check: Check) -> str | None:
+    """The host whose addresses the check is made against; None when a proxy connects by name."""
+    if check.kind in (Layer.TCP, Layer.TLS):
+        return check.host
+    if check.proxy:
+        return None
+    url = check.spec.url if isinstance(check.spec, HttpCheck) else check.spec.check.url
+    return url_host_port(url)[0]
+
+
+async def resolve(host: str, check: Check) -> tuple[tuple[str, ...], Verdict | None]:
+    return await dns_probe.resolve_addresses(host, check.resolvers, check.timeout)
+
+
+def dns_attempt(check: Check) -> Awaitable[Verdict]:
+    spec = check.spec
+    assert isinstance(spec, DnsCheckSpec)
+    return dns_probe.check_dns(
+        check.host,
+        spec.rdtype,
+        spec.mode,
+        spec.values,
+        check.resolvers,
+        consistent=spec.consistent,
+        timeout=check.timeout,
+    )
+
+
+def attempt(check: Check, address: str | None) -> Awaitable[Verdict]:
+    if check.kind is Layer.TCP:
+        spec = check.spec
+        assert isinstance(spec, TcpCheckSpec) and address is not None
+        return tcp_probe.check_tcp(address, spec.port, spec.expect, check.timeout, host=check.host)
+    if check.kind is Layer.TLS:
+        assert address is not None
+        return _tls_attempt(check, address)
+    if check.kind is Layer.HTTP:
+        return _http_attempt(check, address)
+    if check.kind is Layer.CORS:
+        return _cors_attempt(check, address)
+    raise AssertionError(f"no probe for {check.kind}")
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+async def _tls_attempt(check: Check, address: str) -> Verdict:
+    from pytest_autoglm.probes import tls as tls_probe
+
+    section = check.spec
+    assert isinstance(section, TlsSection)
+    expect = tls_probe.TlsExpectation(
+        port=section.port,
+        sni=section.sni,
+        verify=section.verify,
+        min_version=section.min_version,
+        accept=tuple(section.accept),
+        min_days_valid=section.min_days_valid,
+        ocsp_stapling=section.ocsp_stapling,
+        client_cert=_path(section.client_cert),
+        client_key=_path(section.client_key),
+    )
+    return await tls_probe.check_tls(check.host, address, expect, timeout=check.timeout, ca_bundle=_path(check.ca_bundle))
+
+
+async def _http_attempt(check: Check, address: str | None) -> Verdict:
+    from pytest_autoglm.probes import http as http_probe
+
+    spec = check.spec
+    assert isinstance(spec, HttpCheck)
+    expect = http_probe.HttpExpectation(
+        url=spec.url,
+        method=spec.method,
+        status=http_probe.parse_status(spec.status),
+        body_contains=spec.body_contains,
+        json=spec.json_,
+        max_latency=spec.max_latency,
+        headers=dict(spec.headers),
+        follow_redirects=spec.follow_redirects,
+    )
+    cert, key = check.extra.get("client_cert"), check.extra.get("client_key")
+    return await http_probe.check_http(
+        expect,
+        address=address,
+        timeout=check.timeout,
+        ca_bundle=_path(check.ca_bundle),
+        client_cert=_path(cert),
+        client_key=_path(key),
+        proxy=check.proxy,
+    )
+
+
+async def _cors_attempt(check: Check, address: str | None) -> Verdict:
+    from pytest_autoglm.probes import cors as cors_probe
+
+    spec = check.spec
+    assert isinstance(spec, CorsOriginSpec)
+    expect = cors_probe.CorsExpectation(
+        url=spec.check.url,
+        methods=tuple(spec.check.methods),
+        headers=tuple(spec.check.headers),
+        credentials=spec.check.credentials,
+    )
+    common = {
+        "address": address,
+        "timeout": check.timeout,
+        "ca_bundle": _path(check.ca_bundle),
+        "client_cert": _path(check.extra.get("client_cert")),
+        "client_key": _path(check.extra.get("client_key")),
+        "proxy": check.proxy,
+    }
+    if spec.hole is not None:
+        return await cors_probe.check_cors_hole(expect, spec.hole, tuple(spec.check.allow), **common)
+    assert spec.origin is not None
+    return await cors_probe.check_cors_origin(expect, spec.origin, should_allow=spec.should_allow, **common)

@@ -1,0 +1,36 @@
+"""Retry policy: which failures are retried and how long to wait (exponential backoff, full jitter)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+
+import asyncio
+
+from pytest_autoglm.probes.results import Verdict
+
+
+def backoff_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:
+    """Full jitter: uniform in [0, base * 2**attempt] (attempt 0 is the wait after the first try)."""
+    ceiling = base * (2**attempt)
+    return (rng or random).uniform(0.0, ceiling)
+
+
+async def with_retries(
+    attempt_once: Callable[[], Awaitable[Verdict]],
+    *,
+    retries: int,
+    backoff: float,
+    rng: random.Random | None = None,
+) -> tuple[Verdict, int]:
+    """Run ``attempt_once`` until it passes, fails definitely, or retries run out.
+
+    Returns the last verdict and how many attempts were made.
+    """
+    attempt = 0
+    while True:
+        verdict = await attempt_once()
+        attempt += 1
+        if verdict.passed or not verdict.transient or attempt > retries:
+            return verdict, attempt
+        await asyncio.sleep(backoff_delay(attempt - 1, backoff, rng))

@@ -1,0 +1,299 @@
+"""The concurrent probe engine.
+
+All checks of a run are scheduled at once on an asyncio loop in a background
+thread, up to ``concurrency`` probes in flight, so one dead target never holds
+back the others; pytest items then collect their results in pytest's order.
+A check first waits for the lower-layer checks it relies on and fails at once
+with reason ``upstream`` when one of them broke the layer it needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from pytest_autoglm.engine import dispatch
+from pytest_autoglm.engine.retry import with_retries
+from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.probes.results import (
+    NAME_DOES_NOT_RESOLVE,
+    CheckResult,
+    Layer,
+    Outcome,
+    Reason,
+    Verdict,
+)
+
+T = TypeVar("T")
+
+#: Extra time past a check's own deadline before the engine's safety net cuts it.
+SAFETY_GRACE_S = 1.0
+#: TLS-speaking probes hold ~0.3 MiB each: they get a lower cap than plain TCP/DNS.
+DEFAULT_TLS_CONCURRENCY = 128
+
+#: A failed TLS item blocks the HTTP/CORS items above it only when the connection itself cannot work.
+_TLS_BLOCKING = frozenset(
+    {
+        Reason.TIMEOUT,
+        Reason.HANDSHAKE,
+        Reason.UNTRUSTED,
+        Reason.HOSTNAME,
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.REVOKED,
+        Reason.UPSTREAM,
+    }
+)
+
+
+def blocks(lower: Check, result: CheckResult) -> bool:
+    """Whether a failed lower item makes the items relying on it pointless (spec: layered dependencies)."""
+    if result.outcome is not Outcome.FAILED:
+        return False
+    if lower.kind is Layer.DNS:
+        return result.reason in NAME_DOES_NOT_RESOLVE
+    if lower.kind is Layer.TCP:
+        return True
+    if lower.kind is Layer.TLS:
+        return result.reason in _TLS_BLOCKING or result.layer in (Layer.DNS, Layer.TCP)
+    return False
+
+
+class Engine:
+    """Runs checks concurrently on a private event loop; thread-safe entry points for pytest."""
+
+    def __init__(self, *, concurrency: int = 256, tls_concurrency: int = DEFAULT_TLS_CONCURRENCY) -> None:
+        self.concurrency = concurrency
+        self.tls_concurrency = min(tls_concurrency, concurrency)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._futures: dict[str, concurrent.futures.Future[CheckResult]] = {}
+        # loop-side state (touched only from the loop thread)
+        self._tasks: dict[str, asyncio.Task[CheckResult]] = {}
+        self._checks: dict[str, Check] = {}
+        self._addresses: dict[tuple[Any, ...], asyncio.Task[tuple[tuple[str, ...], Verdict | None]]] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._tls_slots: asyncio.Semaphore | None = None
+
+    # -- thread-side API -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._loop is not None:
+                return
+            ready = threading.Event()
+
+            def run() -> None:
+                loop = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+                self._loop = loop
+                self._slots = asyncio.Semaphore(self.concurrency)
+                self._tls_slots = asyncio.Semaphore(self.tls_concurrency)
+                ready.set()
+                try:
+                    loop.run_forever()
+                finally:
+                    loop.close()
+
+            self._thread = threading.Thread(target=run, name="autoglm-engine", daemon=True)
+            self._thread.start()
+            ready.wait()
+
+    def schedule(self, checks: Iterable[Check]) -> None:
+        """Start every given check now (in order); ones already scheduled are left alone."""
+        self.start()
+        fresh = [c for c in checks if c.id not in self._futures]
+        for check in fresh:
+            self._futures[check.id] = concurrent.futures.Future()
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._create_tasks, fresh)
+
+    def result(self, check: Check) -> CheckResult:
+        """Block until ``check`` has a result (scheduling it alone if nobody did)."""
+        if check.id not in self._futures:
+            self.schedule([check])
+        return self._futures[check.id].result()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the engine's loop from synchronous code (users' own tests)."""
+        self.start()
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def check_now(self, check: Check) -> CheckResult:
+        """Run one check on the engine's loop, ignoring dependencies (users' own tests)."""
+        return await self._run_check(check)
+
+    def close(self) -> None:
+        """Cancel what is still running and stop the loop thread (bounded)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        def stop() -> None:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.call_soon(loop.stop)
+
+        loop.call_soon_threadsafe(stop)
+        thread.join(timeout=5)
+        for future in self._futures.values():
+            if not future.done():
+                future.cancel()
+        self._loop = None
+        self._thread = None
+
+    # -- loop side ---------------------------------------------------------------------------------------------
+
+    def _create_tasks(self, checks: Sequence[Check]) -> None:
+        for check in checks:
+            self._checks[check.id] = check
+        for check in checks:
+            task = asyncio.ensure_future(self._run_check(check))
+            self._tasks[check.id] = task
+            task.add_done_callback(lambda t, cid=check.id: self._publish(cid, t))
+
+    def _publish(self, check_id: str, task: asyncio.Task[CheckResult]) -> None:
+        future = self._futures[check_id]
+        if future.done():
+            return
+        if task.cancelled():
+            future.cancel()
+        elif task.exception() is not None:
+            future.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            future.set_result(task.result())
+
+    async def _run_check(self, check: Check) -> CheckResult:
+        upstream = await self._upstream_failure(check)
+        if upstream is not None:
+            return upstream
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(check.deadline + SAFETY_GRACE_S):
+                result = await self._execute(check)
+        except TimeoutError:
+            result = CheckResult(
+                Outcome.FAILED,
+                check.kind,
+                Reason.TIMEOUT,
+                f"{check.host}: no result within the check's deadline of {check.deadline:.1f}s",
+                attempts=check.retries + 1,
+            )
+        except Exception as exc:  # a bug or a broken local setup: outcome error, never a hang
+            result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(exc).__name__}: {exc}")
+        elapsed_ms = (time.monotonic() - started) * 1000
+        return CheckResult(
+            result.outcome,
+            result.layer,
+            result.reason,
+            result.message,
+            result.address,
+            result.attempts,
+            elapsed_ms,
+            result.details,
+        )
+
+    async def _upstream_failure(self, check: Check) -> CheckResult | None:
+        for dep_id in check.depends_on:
+            task = self._tasks.get(dep_id)
+            if task is None:  # not selected in this run: the item's own probe will tell
+                continue
+            lower = self._checks[dep_id]
+            result = await asyncio.shield(task)
+            if blocks(lower, result):
+                return CheckResult(
+                    Outcome.FAILED,
+                    result.layer or lower.kind,
+                    Reason.UPSTREAM,
+                    f"{lower.id} failed ({result.reason}): {result.message}",
+                    result.address,
+                    attempts=0,
+                    details={"upstream": lower.id, "upstream_reason": str(result.reason)},
+                )
+        return None
+
+    async def _guarded(self, check: Check, probe: Awaitable[Verdict]) -> Verdict:
+        slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
+        assert slots is not None
+        async with slots:
+            return await probe
+
+    async def _execute(self, check: Check) -> CheckResult:
+        if check.kind is Layer.DNS:
+            verdict, attempts = await with_retries(
+                lambda: self._guarded(check, dispatch.dns_attempt(check)),
+                retries=check.retries,
+                backoff=check.backoff,
+            )
+            return _final(verdict, attempts)
+        host = dispatch.connect_host(check)
+        if host is None:  # through a proxy: connect by name
+            addresses: tuple[str | None, ...] = (None,)
+        else:
+            found, failure = await self._resolve(check, host)
+            if failure is not None:
+                return _final(failure, 1)
+            addresses = found
+
+        async def one(address: str | None) -> tuple[Verdict, int]:
+            return await with_retries(
+                lambda: self._guarded(check, dispatch.attempt(check, address)),
+                retries=check.retries,
+                backoff=check.backoff,
+            )
+
+        outcomes = await asyncio.gather(*(one(a) for a in addresses))
+        return _combine(addresses, outcomes)
+
+    async def _resolve(self, check: Check, host: str) -> tuple[tuple[str, ...], Verdict | None]:
+        key = (host.lower(), check.resolvers, check.timeout, check.retries)
+        task = self._addresses.get(key)
+        if task is None:
+
+            async def resolve() -> tuple[tuple[str, ...], Verdict | None]:
+                last: tuple[tuple[str, ...], Verdict | None] = ((), None)
+
+                async def attempt() -> Verdict:
+                    nonlocal last
+                    last = await dispatch.resolve(host, check)
+                    return last[1] or Verdict.ok()
+
+                await with_retries(attempt, retries=check.retries, backoff=check.backoff)
+                return last
+
+            task = asyncio.ensure_future(resolve())
+            self._addresses[key] = task
+        return await asyncio.shield(task)
+
+
+def _final(verdict: Verdict, attempts: int) -> CheckResult:
+    if verdict.passed:
+        return CheckResult(Outcome.PASSED, None, None, verdict.message, verdict.address, attempts, 0.0, verdict.details)
+    message = verdict.message + (f" ({attempts} attempts)" if attempts > 1 else "")
+    return CheckResult(Outcome.FAILED, verdict.layer, verdict.reason, message, verdict.address, attempts, 0.0, verdict.details)
+
+
+def _combine(addresses: Sequence[str | None], outcomes: Sequence[tuple[Verdict, int]]) -> CheckResult:
+    """An expectation holds only if it holds on every address; the first address that broke it is named."""
+    for address, (verdict, attempts) in zip(addresses, outcomes, strict=True):
+        if not verdict.passed:
+            result = _final(verdict, attempts)
+            if len(addresses) > 1:
+                details = dict(result.details)
+                details["addresses"] = {str(a): ("passed" if v.passed else str(v.reason)) for a, (v, _) in zip(addresses, outcomes, strict=True)}
+                result = CheckResult(result.outcome, result.layer, result.reason, result.message, result.address or address, result.attempts, 0.0, details)
+            elif result.address is None:
+                result = CheckResult(result.outcome, result.layer, result.reason, result.message, address, result.attempts, 0.0, result.details)
+            return result
+    attempts = max(n for _, n in outcomes)
+    if len(addresses) == 1:
+        verdict = outcomes[0][0]
+        return CheckResult(Outcome.PASSED, None, None, verdict.message, addresses[0], attempts, 0.0, verdict.details)
+    details = {"addresses": {str(a): v.details for a, (v, _) in zip(addresses, outcomes, strict=True)}}
+    return CheckResult(Outcome.PASSED, None, None, f"held on {len(addresses)} addresses", None, attempts, 0.0, details)

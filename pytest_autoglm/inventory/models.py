@@ -1,0 +1,393 @@
+"""Typed, frozen models of the inventory (contract: shared spec ``inventory.md``).
+
+The same models validate inventories and generate the published JSON Schema
+(:mod:`.schema`). Custom value types validate with plain functions that raise
+``ValueError`` with a message that says what would be right; ``WithJsonSchema``
+states the form a user writes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+import httpx
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+
+from pytest_autoglm.inventory.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
+from pytest_autoglm.inventory.values import parse_duration, parse_port
+
+_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+_TAG_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# -- value types -----------------------------------------------------------------------------------------------
+
+
+def _duration(value: object) -> float:
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|\.\d+)\s*(ms|s|m)?\s*$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: '250ms', '5s', '1m' or a number of seconds",
+        }
+    ),
+]
+
+Port = Annotated[int, BeforeValidator(parse_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
+
+
+def _port_list(value: object) -> list[int]:
+    items = value if isinstance(value, list) else [value]
+    return [parse_port(v) for v in items]
+
+
+PortList = Annotated[
+    list[int],
+    BeforeValidator(_port_list),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535}},
+            ]
+        }
+    ),
+]
+
+
+def _host(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a DNS name or an IP address")
+    text = value.strip()
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    name = text.rstrip(".")
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        raise ValueError(f"invalid host {value!r}: expected a DNS name (letters, digits, '-', '.'; IDNs in xn-- form) or an IP address")
+    return text
+
+
+Host = Annotated[str, BeforeValidator(_host), WithJsonSchema({"type": "string", "description": "a DNS name or an IP literal"})]
+
+
+def _resolver(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a resolver string, got {value!r}")
+    parse_resolver(value)
+    return value
+
+
+Resolver = Annotated[
+    str,
+    BeforeValidator(_resolver),
+    WithJsonSchema({"type": "string", "description": "system, ADDR[:PORT], tcp://ADDR[:PORT], tls://ADDR[:PORT] or https://HOST/dns-query"}),
+]
+
+
+def _http_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ValueError(f"invalid URL {value!r}: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"invalid URL {value!r}: expected http://host/... or https://host/...")
+    return value
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})]
+
+
+def _proxy_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a proxy URL, got {value!r}")
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ValueError(f"invalid proxy URL {value!r}: {exc}") from None
+    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
+        raise ValueError(f"invalid proxy URL {value!r}: expected http://host:port (or https://, socks5://)")
+    return value
+
+
+ProxyUrl = Annotated[str, BeforeValidator(_proxy_url), WithJsonSchema({"type": "string", "format": "uri"})]
+
+
+def _origin(value: object) -> str:
+    if value == "null":
+        return "null"
+    if not isinstance(value, str):
+        raise ValueError(f"expected an origin like https://app.example.com or 'null', got {value!r}")
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ValueError(f"invalid origin {value!r}: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host or url.raw_path not in (b"", b"/") or url.query or url.fragment:
+        raise ValueError(f"invalid origin {value!r}: expected scheme://host[:port] with no path, or 'null'")
+    return value.rstrip("/")
+
+
+Origin = Annotated[str, BeforeValidator(_origin), WithJsonSchema({"type": "string", "description": "scheme://host[:port] or null"})]
+
+
+def _status(value: object) -> Any:
+    from pytest_autoglm.probes.http import parse_status  # httpx-free parser lives with the probe
+
+    parse_status(value)
+    return value
+
+
+Status = Annotated[
+    int | list[int] | str,
+    BeforeValidator(_status),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}},
+                {"type": "string", "pattern": "^[1-5]xx$"},
+            ]
+        }
+    ),
+]
+
+
+class DnsExpectation(_Model):
+    """What one record type must look like: ``equal`` set, ``present``, ``absent`` or ``contains``."""
+
+    mode: Literal["equal", "present", "absent", "contains"]
+    values: tuple[str, ...] = ()
+
+
+_DNS_EXPECTATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "description": "present, absent, or the single expected value"},
+        {"type": "array", "items": {"type": "string"}, "description": "the answer set must equal this set"},
+        {
+            "type": "object",
+            "properties": {"contains": {"type": "array", "items": {"type": "string"}}},
+            "required": ["contains"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+def _dns_expectation(rdtype: str) -> Any:
+    def parse(value: object) -> DnsExpectation:
+        if isinstance(value, DnsExpectation):
+            return value
+        if value in ("present", "absent"):
+            return DnsExpectation(mode=value)  # type: ignore[arg-type]
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return DnsExpectation(mode="equal", values=(validate_record_value(rdtype, str(value)),))
+        if isinstance(value, list):
+            if not value:
+                raise ValueError(f"an empty list can never match; write '{rdtype}: absent' to require no record")
+            return DnsExpectation(mode="equal", values=tuple(validate_record_value(rdtype, str(v)) for v in value))
+        if isinstance(value, dict):
+            if set(value) != {"contains"}:
+                raise ValueError(f"expected {{contains: [...]}} for {rdtype}, got keys {sorted(value)}")
+            items = value["contains"]
+            items = items if isinstance(items, list) else [items]
+            if not items:
+                raise ValueError("contains needs at least one value")
+            return DnsExpectation(mode="contains", values=tuple(validate_record_value(rdtype, str(v)) for v in items))
+        raise ValueError(f"expected present, absent, a value, a list of values or {{contains: [...]}} for {rdtype}")
+
+    return Annotated[DnsExpectation | None, BeforeValidator(parse), WithJsonSchema(_DNS_EXPECTATION_SCHEMA)]
+
+
+def _as_list(value: object) -> object:
+    """Sections written as one mapping or a list of them."""
+    return [value] if isinstance(value, dict) else value
+
+
+# -- sections --------------------------------------------------------------------------------------------------
+
+
+class DnsSection(_Model):
+    """One item per record type; ``consistent`` requires every resolver to answer the same."""
+
+    A: _dns_expectation("A") = None  # type: ignore[valid-type]
+    AAAA: _dns_expectation("AAAA") = None  # type: ignore[valid-type]
+    CNAME: _dns_expectation("CNAME") = None  # type: ignore[valid-type]
+    MX: _dns_expectation("MX") = None  # type: ignore[valid-type]
+    TXT: _dns_expectation("TXT") = None  # type: ignore[valid-type]
+    NS: _dns_expectation("NS") = None  # type: ignore[valid-type]
+    SRV: _dns_expectation("SRV") = None  # type: ignore[valid-type]
+    CAA: _dns_expectation("CAA") = None  # type: ignore[valid-type]
+    PTR: _dns_expectation("PTR") = None  # type: ignore[valid-type]
+    consistent: bool = False
+
+    def expectations(self) -> list[tuple[str, DnsExpectation]]:
+        return [(t, getattr(self, t)) for t in SUPPORTED_TYPES if getattr(self, t) is not None]
+
+    @model_validator(mode="after")
+    def _needs_a_record_type(self) -> DnsSection:
+        if self.consistent and not self.expectations():
+            raise ValueError("consistent: true compares answers of record types; add one, e.g. 'A: present'")
+        return self
+
+
+class TcpSection(_Model):
+    """One item per port: ``open``, ``closed`` (refused or filtered), ``refused``, ``filtered``."""
+
+    open: PortList = Field(default_factory=list)
+    closed: PortList = Field(default_factory=list)
+    refused: PortList = Field(default_factory=list)
+    filtered: PortList = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_expectation_per_port(self) -> TcpSection:
+        seen: dict[int, str] = {}
+        for kind in ("open", "closed", "refused", "filtered"):
+            for port in getattr(self, kind):
+                if port in seen:
+                    raise ValueError(f"port {port} is listed under both {seen[port]} and {kind}; keep one")
+                seen[port] = kind
+        return self
+
+
+class TlsSection(_Model):
+    """One TLS expectation group on one port."""
+
+    port: Port = 443
+    sni: str | None = None
+    verify: bool = True
+    min_version: TlsVersion | None = None
+    accept: list[TlsVersion] = Field(default_factory=list)
+    min_days_valid: int | None = Field(default=None, ge=0, le=36500)
+    ocsp_stapling: Literal["required", "optional"] = "optional"
+    client_cert: str | None = None
+    client_key: str | None = None
+
+    @model_validator(mode="after")
+    def _accept_respects_min(self) -> TlsSection:
+        if self.min_version:
+            floor = TLS_VERSIONS.index(self.min_version)
+            below = [v for v in self.accept if TLS_VERSIONS.index(v) < floor]
+            if below:
+                raise ValueError(f"accept lists {', '.join(below)} below min_version {self.min_version}; they cannot both hold")
+        return self
+
+
+class HttpCheck(_Model):
+    url: HttpUrl
+    method: str = Field(default="GET", pattern=r"^[A-Z]+$")
+    status: Status = "2xx"
+    body_contains: str | None = None
+    json_: dict[str, Any] | None = Field(default=None, alias="json")
+    max_latency: Duration | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    follow_redirects: bool = False
+
+
+class CorsCheck(_Model):
+    url: HttpUrl
+    allow: list[Origin] = Field(default_factory=list)
+    deny: list[Origin] = Field(default_factory=list)
+    methods: list[Annotated[str, Field(pattern=r"^[A-Za-z]+$")]] = Field(default_factory=lambda: ["GET"])
+    headers: list[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]] = Field(default_factory=list)
+    credentials: bool = False
+    probe_misconfigurations: bool = True
+
+    @model_validator(mode="after")
+    def _allow_and_deny_disjoint(self) -> CorsCheck:
+        both = sorted(set(self.allow) & set(self.deny))
+        if both:
+            raise ValueError(f"origin {both[0]} is in both allow and deny; keep one")
+        return self
+
+
+class Settings(_Model):
+    """The keys of ``defaults:`` that every target may override."""
+
+    timeout: Duration | None = None
+    retries: int | None = Field(default=None, ge=0, le=20)
+    backoff: Duration | None = None
+    resolvers: list[Resolver] | None = Field(default=None, min_length=1)
+    ca_bundle: str | None = None
+    proxy: ProxyUrl | None = None
+    severity: Literal["critical", "warning"] | None = None
+
+
+class Defaults(Settings):
+    pass
+
+
+SETTING_KEYS = tuple(Settings.model_fields)
+#: What a setting is when neither the target, the defaults nor the command line give it.
+BUILTIN_SETTINGS: dict[str, Any] = {
+    "timeout": 5.0,
+    "retries": 2,
+    "backoff": 0.2,
+    "resolvers": ["system"],
+    "ca_bundle": None,
+    "proxy": None,
+    "severity": "critical",
+}
+
+
+class Target(Settings):
+    name: str = Field(pattern=_NAME_PATTERN, max_length=200)
+    host: Host
+    tags: list[Annotated[str, Field(pattern=_TAG_PATTERN)]] = Field(default_factory=list)
+    dns: DnsSection | None = None
+    tcp: TcpSection | None = None
+    tls: Annotated[list[TlsSection], BeforeValidator(_as_list)] = Field(default_factory=list)
+    http: Annotated[list[HttpCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
+    cors: Annotated[list[CorsCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(tags))
+
+    @model_validator(mode="after")
+    def _one_group_per_tls_port(self) -> Target:
+        ports = [t.port for t in self.tls]
+        duplicate = next((p for p in ports if ports.count(p) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"two tls groups for port {duplicate}; merge them into one")
+        return self
+
+
+class Inventory(_Model):
+    """One environment's expectations (after includes, interpolation and path resolution)."""
+
+    version: Literal[1]
+    environment: str | None = Field(default=None, pattern=_NAME_PATTERN, max_length=100)
+    defaults: Defaults = Field(default_factory=Defaults)
+    secrets: dict[str, str | int | float] = Field(default_factory=dict)
+    targets: list[Target] = Field(default_factory=list)
+
+    def resolved_setting(self, target: Target, key: str) -> Any:
+        """A target's value for a setting: target, then defaults, then the built-in value."""
+        value = getattr(target, key)
+        if value is None:
+            value = getattr(self.defaults, key)
+        return BUILTIN_SETTINGS[key] if value is None else value
+
+    def resolver_specs(self, target: Target) -> tuple[ResolverSpec, ...]:
+        return tuple(parse_resolver(r) for r in self.resolved_setting(target, "resolvers"))

@@ -1,0 +1,229 @@
+"""Inventory -> ordered checks with stable ids and their layer dependencies.
+
+One :class:`Check` is one pytest item. Ids follow the contract:
+``dns[prod:api:A]``, ``tcp[prod:api:443/open]``, ``tls[prod:api:443]``,
+``http[prod:api:GET https://api.example.com/health]``,
+``cors[prod:api:https://app.example.com]``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from pytest_autoglm.inventory.models import CorsCheck, HttpCheck, Target, TlsSection
+from pytest_autoglm.inventory.resolvers import ResolverSpec
+from pytest_autoglm.inventory.validate import LoadedInventory
+from pytest_autoglm.probes.results import Layer
+
+#: The misconfiguration probes made for every ``cors`` entry (besides its declared origins).
+CORS_MISCONFIGURATIONS = (
+    "reflect_any_origin",
+    "null_origin",
+    "suffix_bypass",
+    "prefix_bypass",
+    "wildcard_credentials",
+    "vary_origin",
+)
+#: Misconfigurations reported with warning severity whatever the target's severity.
+WARNING_MISCONFIGURATIONS = frozenset({"vary_origin"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Command-line overrides of the inventory's settings (None: keep the inventory's)."""
+
+    timeout: float | None = None
+    retries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One expectation, ready for the engine; frozen so workers and threads can share it."""
+
+    id: str
+    kind: Layer
+    environment: str
+    inventory: str
+    target: str
+    subject: str
+    host: str
+    severity: str
+    tags: tuple[str, ...]
+    timeout: float
+    retries: int
+    backoff: float
+    resolvers: tuple[ResolverSpec, ...]
+    ca_bundle: str | None
+    proxy: str | None
+    spec: Any
+    depends_on: tuple[str, ...] = ()
+    index: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def host_is_name(self) -> bool:
+        return is_name(self.host)
+
+    @property
+    def deadline(self) -> float:
+        """Upper bound of the check's own time: every attempt and the longest backoffs."""
+        backoffs = sum(self.backoff * 2**i for i in range(self.retries))
+        return self.timeout * (self.retries + 1) + backoffs
+
+
+@dataclass(frozen=True, slots=True)
+class DnsCheckSpec:
+    rdtype: str
+    mode: str
+    values: tuple[str, ...]
+    consistent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TcpCheckSpec:
+    port: int
+    expect: str
+
+
+@dataclass(frozen=True, slots=True)
+class CorsOriginSpec:
+    check: CorsCheck
+    origin: str | None  # None for a misconfiguration probe
+    should_allow: bool
+    hole: str | None = None
+
+
+def is_name(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return True
+    return False
+
+
+def url_host_port(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return parsed.host, port
+
+
+def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings()) -> list[Check]:
+    """Every check of one inventory, in inventory order, with dependencies by id."""
+    checks: list[Check] = []
+    for target in loaded.model.targets:
+        checks.extend(_target_checks(loaded, target, overrides))
+    return checks
+
+
+def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSettings = RunSettings()) -> dict[str, Any]:
+    """The fields every check of ``target`` shares: the one place settings are resolved."""
+    model = loaded.model
+    setting = lambda key: model.resolved_setting(target, key)  # noqa: E731
+    return {
+        "environment": loaded.environment,
+        "inventory": loaded.display,
+        "target": target.name,
+        "host": target.host,
+        "severity": setting("severity"),
+        "tags": tuple(target.tags),
+        "timeout": overrides.timeout if overrides.timeout is not None else setting("timeout"),
+        "retries": overrides.retries if overrides.retries is not None else setting("retries"),
+        "backoff": setting("backoff"),
+        "resolvers": model.resolver_specs(target),
+        "ca_bundle": setting("ca_bundle"),
+        "proxy": setting("proxy"),
+    }
+
+
+def make_check(loaded: LoadedInventory, target: Target, kind: Layer, subject: str, spec: Any, overrides: RunSettings = RunSettings()) -> Check:
+    """A single check outside the plan (users' own tests), with the target's settings."""
+    return Check(id=f"{kind}[{loaded.environment}:{target.name}:{subject}]", kind=kind, subject=subject, spec=spec, **target_settings(loaded, target, overrides))
+
+
+def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettings) -> list[Check]:
+    env = loaded.environment
+    base = target_settings(loaded, target, overrides)
+    out: list[Check] = []
+    ids: set[str] = set()
+
+    def add(kind: Layer, subject: str, spec: Any, depends_on: tuple[str, ...] = (), **changes: Any) -> Check:
+        check_id = f"{kind}[{env}:{target.name}:{subject}]"
+        n = 2
+        while check_id in ids:  # the same url twice: keep ids unique and stable
+            check_id = f"{kind}[{env}:{target.name}:{subject} #{n}]"
+            n += 1
+        ids.add(check_id)
+        check = Check(id=check_id, kind=kind, subject=subject, spec=spec, depends_on=depends_on, **{**base, **changes})
+        out.append(check)
+        return check
+
+    dns_ids: tuple[str, ...] = ()
+    if target.dns is not None:
+        dns_ids = tuple(
+            add(Layer.DNS, rdtype, DnsCheckSpec(rdtype, exp.mode, exp.values, target.dns.consistent)).id
+            for rdtype, exp in target.dns.expectations()
+        )
+    name_deps = dns_ids if is_name(target.host) else ()
+
+    open_by_port: dict[int, str] = {}
+    if target.tcp is not None:
+        for expect in ("open", "closed", "refused", "filtered"):
+            for port in getattr(target.tcp, expect):
+                check = add(Layer.TCP, f"{port}/{expect}", TcpCheckSpec(port, expect), name_deps)
+                if expect == "open":
+                    open_by_port[port] = check.id
+
+    tls_by_port: dict[int, str] = {}
+    for tls in target.tls:
+        deps = name_deps + ((open_by_port[tls.port],) if tls.port in open_by_port else ())
+        tls_by_port[tls.port] = add(Layer.TLS, str(tls.port), tls, deps).id
+
+    def web_deps(url: str) -> tuple[str, ...]:
+        host, port = url_host_port(url)
+        if host.lower().rstrip(".") != target.host.lower().rstrip(".").strip("[]"):
+            return ()
+        lower = tuple(d for d in (open_by_port.get(port), tls_by_port.get(port)) if d)
+        return name_deps + lower
+
+    def client_identity(url: str) -> dict[str, Any]:
+        """The client certificate a web check presents: the tls group of its port, else any that has one."""
+        port = url_host_port(url)[1]
+        groups = sorted(target.tls, key=lambda t: t.port != port)
+        chosen = next((t for t in groups if t.client_cert), None)
+        if chosen is None:
+            return {}
+        return {"extra": {"client_cert": chosen.client_cert, "client_key": chosen.client_key}}
+
+    for http in target.http:
+        add(Layer.HTTP, f"{http.method} {http.url}", http, web_deps(http.url), **client_identity(http.url))
+
+    several = len(target.cors) > 1
+    for cors in target.cors:
+        deps = web_deps(cors.url)
+        identity = client_identity(cors.url)
+        suffix = f" {cors.url}" if several else ""
+        for origin in cors.allow:
+            add(Layer.CORS, origin + suffix, CorsOriginSpec(cors, origin, True), deps, **identity)
+        for origin in cors.deny:
+            add(Layer.CORS, origin + suffix, CorsOriginSpec(cors, origin, False), deps, **identity)
+        if cors.probe_misconfigurations:
+            for hole in CORS_MISCONFIGURATIONS:
+                if hole in ("suffix_bypass", "prefix_bypass") and not any(o != "null" for o in cors.allow):
+                    continue  # bypasses are derived from an allowed origin
+                changes = {**identity, **({"severity": "warning"} if hole in WARNING_MISCONFIGURATIONS else {})}
+                add(Layer.CORS, f"misconfig/{hole}{suffix}", CorsOriginSpec(cors, None, False, hole), deps, **changes)
+    return out
+
+
+def tls_of(check: Check) -> TlsSection:
+    assert isinstance(check.spec, TlsSection)
+    return check.spec
+
+
+def http_of(check: Check) -> HttpCheck:
+    assert isinstance(check.spec, HttpCheck)
+    return check.spec

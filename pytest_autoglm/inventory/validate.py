@@ -1,0 +1,232 @@
+"""Load an inventory end to end: YAML, includes, ``${...}``, paths, models, with positioned errors."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pytest_autoglm.errors import InventoryError
+from pytest_autoglm.inventory.loader import LocatedDict, LocatedList, Mark, display_name, load_tree
+from pytest_autoglm.inventory.models import CorsCheck, Defaults, DnsSection, HttpCheck, Inventory, Target, TcpSection, TlsSection
+from pytest_autoglm.inventory.secrets import Redactor, interpolate
+
+_ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+#: Which model a mapping is, by its path with list indices removed (for "did you mean").
+_MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
+    (): Inventory,
+    ("defaults",): Defaults,
+    ("targets",): Target,
+    ("targets", "dns"): DnsSection,
+    ("targets", "tcp"): TcpSection,
+    ("targets", "tls"): TlsSection,
+    ("targets", "http"): HttpCheck,
+    ("targets", "cors"): CorsCheck,
+}
+#: Keys whose values are file paths, relative to the file that names them.
+_PATH_KEYS = {"ca_bundle", "client_cert", "client_key"}
+MAX_ERRORS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class LoadedInventory:
+    """A validated inventory with what the run needs beside the model."""
+
+    model: Inventory
+    environment: str
+    path: Path
+    display: str
+    redactor: Redactor
+
+
+def load_inventory(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> LoadedInventory:
+    """Load and validate one inventory file; raise :class:`InventoryError` on any bad input."""
+    file = Path(path)
+    tree = load_tree(file)
+    tree, redactor = interpolate(tree, os.environ if environ is None else environ)
+    _resolve_paths(tree)
+    _check_duplicate_targets(tree)
+    try:
+        model = Inventory.model_validate(tree)
+    except ValidationError as exc:
+        raise _translate(exc, tree, redactor) from None
+    environment = model.environment or file.stem
+    if not _ENVIRONMENT.match(environment):
+        raise InventoryError(
+            f"the file name gives the environment name {environment!r}, which is not [A-Za-z0-9_.-]+; set 'environment:'",
+            file=display_name(file),
+            line=1,
+            col=1,
+        )
+    return LoadedInventory(model, environment, file.resolve(), display_name(file), redactor)
+
+
+def _walk_paths(value: Any, key: str | None, mark: Mark | None) -> None:
+    if isinstance(value, LocatedDict):
+        for k in list(value):
+            if k in _PATH_KEYS and isinstance(value[k], str):
+                value[k] = _resolve_file(value[k], value.value_marks[k], k)
+            else:
+                _walk_paths(value[k], k, value.value_marks[k])
+    elif isinstance(value, LocatedList):
+        for item, item_mark in zip(value, value.item_marks, strict=True):
+            _walk_paths(item, key, item_mark)
+
+
+def _resolve_paths(tree: LocatedDict) -> None:
+    _walk_paths(tree, None, None)
+
+
+def _resolve_file(text: str, mark: Mark, key: str) -> str:
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute():
+        candidate = Path(mark.file).resolve().parent / candidate
+    if not candidate.is_file():
+        raise InventoryError(
+            f"{key} file not found: {text} (looked for {display_name(candidate)}); paths are relative to the file that names them",
+            file=mark.file,
+            line=mark.line,
+            col=mark.col,
+            path=key,
+        )
+    return str(candidate)
+
+
+def _check_duplicate_targets(tree: LocatedDict) -> None:
+    targets = tree.get("targets")
+    if not isinstance(targets, LocatedList):
+        return
+    first_seen: dict[str, Mark] = {}
+    for index, (target, mark) in enumerate(zip(targets, targets.item_marks, strict=True)):
+        name = target.get("name") if isinstance(target, LocatedDict) else None
+        if not isinstance(name, str):
+            continue
+        name_mark = target.value_marks.get("name", mark)
+        if name in first_seen:
+            first = first_seen[name]
+            where = f"lines {first.line} and {name_mark.line}" if first.file == name_mark.file else f"{first.file}:{first.line} and line {name_mark.line}"
+            raise InventoryError(
+                f"duplicate target name {name!r} ({where}); target names must be unique in an environment",
+                file=name_mark.file,
+                line=name_mark.line,
+                col=name_mark.col,
+                path=f"targets[{index}].name",
+            )
+        first_seen[name] = name_mark
+
+
+def _translate(exc: ValidationError, tree: LocatedDict, redactor: Redactor) -> InventoryError:
+    errors = [_one_error(err, tree, redactor) for err in exc.errors(include_url=False)]
+    errors = list(dict.fromkeys(errors, None))  # same place and text once
+    first = errors[0]
+    if len(errors) == 1:
+        return first
+    shown = errors[:MAX_ERRORS_SHOWN]
+    more = f"\n... and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+    combined = InventoryError(first.message, file=first.file, line=first.line, col=first.col, path=first.path)
+    combined.args = ("\n".join(e.render() for e in shown) + more,)
+    combined.all_errors = shown  # type: ignore[attr-defined]
+    return combined
+
+
+def _one_error(err: Mapping[str, Any], tree: LocatedDict, redactor: Redactor) -> InventoryError:
+    loc = tuple(err["loc"])
+    node: Any = tree
+    mark = tree.mark
+    path: list[str | int] = []
+    key_mark: Mark | None = None
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, LocatedDict) and isinstance(part, str):
+            if part in node:
+                key_mark = node.key_marks[part]
+                mark = node.value_marks[part]
+                node = node[part]
+                path.append(part)
+                continue
+            if last:
+                break
+        elif isinstance(node, LocatedList) and isinstance(part, int) and 0 <= part < len(node):
+            mark = node.item_marks[part]
+            node = node[part]
+            path.append(part)
+            continue
+        # a union member tag or a mapping written where a list is accepted: not a place in the file
+
+    kind = err["type"]
+    text = _path_text(path)
+    if kind == "extra_forbidden":
+        unknown = str(loc[-1])
+        parent = path[:-1] if path and path[-1] == unknown else path
+        message = f"unknown key {unknown!r}"
+        model = _MODELS_BY_PATH.get(tuple(p for p in parent if isinstance(p, str)))
+        if model is not None:
+            known = [f.alias or name for name, f in model.model_fields.items()]
+            close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
+            message += f" (did you mean {close[0]!r}?)" if close else f"; expected one of: {', '.join(known)}"
+        spot = key_mark or mark
+        return InventoryError(redactor(message), file=spot.file, line=spot.line, col=spot.col, path=_path_text(parent) or None)
+    if kind == "missing":
+        missing = str(loc[-1])
+        return InventoryError(f"missing required key {missing!r}", file=mark.file, line=mark.line, col=mark.col, path=text or None)
+    return InventoryError(redactor(_describe(err)), file=mark.file, line=mark.line, col=mark.col, path=text or None)
+
+
+def _path_text(path: list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+_TYPE_WORDS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+}
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    shown = _short(value)
+    ctx = err.get("ctx") or {}
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}, got {shown}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {shown}"
+    if kind == "string_pattern_mismatch":
+        return f"{shown} is not allowed here: it must match {ctx.get('pattern')}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"{err['msg'].lower()}, got {shown}"
+    if kind in ("too_short", "too_long", "string_too_long", "string_too_short"):
+        return f"{err['msg'].lower()}"
+    return f"{err['msg']}, got {shown}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, LocatedDict | dict):
+        return "a mapping"
+    if isinstance(value, LocatedList | list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,107 @@
+"""Inventory files as pytest collectors, one :class:`CheckItem` per expectation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_autoglm.errors import InventoryError
+from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.inventory.secrets import Redactor
+from pytest_autoglm.plugin.state import InventorySlot, get_state
+from pytest_autoglm.probes.results import CheckResult, Outcome
+from pytest_autoglm.reporting.diagnosis import render_diagnosis
+
+result_key = pytest.StashKey[CheckResult]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Make pytest collect the inventories: beside explicit paths, or alone when none were given."""
+    state = get_state(config)
+    if state is None or not state.slots:
+        return
+    inventories = [str(slot.path.resolve()) for slot in state.slots]
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    config.args = [*config.args, *inventories] if explicit else inventories
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> InventoryFile | None:
+    state = get_state(parent.config)
+    if state is None:
+        return None
+    slot = state.slot_for(file_path)
+    if slot is None:
+        return None
+    return InventoryFile.from_parent(parent, path=file_path, slot=slot)
+
+
+class CheckFailed(Exception):
+    """An expectation did not hold (pytest reports 'failed')."""
+
+
+class CheckError(Exception):
+    """A check could not be carried out (pytest reports 'error')."""
+
+
+class InventoryFile(pytest.File):
+    """One ``--autoglm-target`` file; a bad inventory is a collection error without traceback."""
+
+    def __init__(self, *, slot: InventorySlot, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.slot = slot
+
+    def collect(self) -> list[CheckItem]:
+        if self.slot.error is not None:
+            raise self.slot.error
+        assert self.slot.loaded is not None
+        redactor = self.slot.loaded.redactor
+        return [CheckItem.from_parent(self, name=check.id, check=check, redactor=redactor) for check in self.slot.checks]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, InventoryError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+
+class CheckItem(pytest.Item):
+    """One expectation of an inventory; its probe runs in the engine, started for all items at once."""
+
+    def __init__(self, *, check: Check, redactor: Redactor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.redactor = redactor
+        self.add_marker(str(check.kind))
+        for tag in check.tags:
+            self.add_marker(tag)
+        self.user_properties.append(("autoglm_severity", check.severity))
+
+    def setup(self) -> None:
+        state = get_state(self.config)
+        assert state is not None
+        result = state.engine.result(self.check)
+        self.stash[result_key] = result
+        if result.layer is not None:
+            self.user_properties.append(("autoglm_layer", str(result.layer)))
+        if result.reason is not None:
+            self.user_properties.append(("autoglm_reason", str(result.reason)))
+        if result.outcome is Outcome.ERROR:
+            raise CheckError(self.redactor(result.message))
+
+    def runtest(self) -> None:
+        result = self.stash[result_key]
+        if result.outcome is Outcome.FAILED:
+            raise CheckFailed(self.redactor(result.message))
+        if result.outcome is Outcome.SKIPPED:
+            pytest.skip(self.redactor(result.message))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        result = self.stash.get(result_key, None)
+        if isinstance(excinfo.value, CheckFailed | CheckError) and result is not None:
+            return render_diagnosis(self.check, result, self.redactor)
+        return self.redactor(str(super().repr_failure(excinfo, style=style)))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name

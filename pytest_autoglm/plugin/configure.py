@@ -1,0 +1,80 @@
+"""``pytest_configure``: markers, options, inventories loaded once per process."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pytest_autoglm.engine.runner import Engine
+from pytest_autoglm.errors import InventoryError
+from pytest_autoglm.inventory.plan import RunSettings, build_plan
+from pytest_autoglm.inventory.validate import load_inventory
+from pytest_autoglm.plugin.options import read_options
+from pytest_autoglm.plugin.state import InventorySlot, RunState, get_state, state_key
+from pytest_autoglm.probes.results import Layer
+
+KIND_MARKERS = {
+    Layer.DNS: "dns: a DNS expectation (generated from an inventory, or your own test over targets with a dns section)",
+    Layer.TCP: "tcp: a TCP port expectation (or your own test over targets with a tcp section)",
+    Layer.TLS: "tls: a TLS expectation (or your own test over targets with a tls section)",
+    Layer.HTTP: "http: an HTTP expectation (or your own test over targets with an http section)",
+    Layer.CORS: "cors: a CORS expectation (or your own test over targets with a cors section)",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for line in KIND_MARKERS.values():
+        config.addinivalue_line("markers", line)
+    options = read_options(config)
+    overrides = RunSettings(timeout=options.timeout, retries=options.retries)
+    slots: list[InventorySlot] = []
+    order = 0
+    for position, path in enumerate(options.targets):
+        slot = InventorySlot(path=path, position=position)
+        try:
+            slot.loaded = load_inventory(path)
+        except InventoryError as exc:
+            slot.error = exc
+        else:
+            checks = build_plan(slot.loaded, overrides)
+            slot.checks = [dataclasses.replace(c, index=order + i) for i, c in enumerate(checks)]
+            order += len(checks)
+            for tag in sorted({t for target in slot.loaded.model.targets for t in target.tags}):
+                config.addinivalue_line("markers", f"{tag}: inventory tag '{tag}'")
+        slots.append(slot)
+    _check_environment_names(slots)
+    config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
+
+
+def _check_environment_names(slots: list[InventorySlot]) -> None:
+    """Two files naming one environment would overwrite each other's reports."""
+    seen: dict[str, InventorySlot] = {}
+    for slot in slots:
+        if slot.loaded is None:
+            continue
+        env = slot.loaded.environment
+        if env in seen:
+            raise pytest.UsageError(
+                f"--autoglm-target: {seen[env].loaded.display} and {slot.loaded.display} are both environment {env!r}; "  # type: ignore[union-attr]
+                "give one of them another 'environment:'"
+            )
+        seen[env] = slot
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = get_state(config)
+    if state is not None:
+        state.engine.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = get_state(config)
+    if state is None or not state.slots:
+        return []
+    envs = ", ".join(f"{s.loaded.environment} ({s.loaded.display})" for s in state.slots if s.loaded) or "none loaded"
+    opts = state.options
+    timeout = "from inventory" if opts.timeout is None else f"{opts.timeout:g}s"
+    retries = "from inventory" if opts.retries is None else str(opts.retries)
+    return [f"autoglm: environments {envs}; timeout {timeout}, retries {retries}, concurrency {opts.concurrency}, fail on {opts.fail_on}"]

@@ -1,0 +1,107 @@
+"""Fixtures for users' own tests: ``target`` parametrized from the inventories, ``probe`` bound to them.
+
+A test marked ``@tls`` (``pytest.mark.tls``) asking for ``target`` runs once per
+target that has a ``tls`` section; several kind markers require all sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_autoglm.engine.runner import Engine
+from pytest_autoglm.inventory.models import Target
+from pytest_autoglm.inventory.plan import Check, DnsCheckSpec, RunSettings, TcpCheckSpec, build_plan, make_check, target_settings
+from pytest_autoglm.inventory.validate import LoadedInventory
+from pytest_autoglm.plugin.state import get_state
+from pytest_autoglm.probes.results import CheckResult, Layer
+
+_SECTIONS = {"dns": "dns", "tcp": "tcp", "tls": "tls", "http": "http", "cors": "cors"}
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What a user's test gets as ``target``: the target's model and its environment."""
+
+    environment: str
+    name: str
+    host: str
+    tags: tuple[str, ...]
+    model: Target
+    inventory: LoadedInventory
+
+    def __str__(self) -> str:
+        return f"{self.environment}:{self.name}"
+
+
+def _has_section(target: Target, section: str) -> bool:
+    value = getattr(target, section)
+    return bool(value) if isinstance(value, list) else value is not None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" not in metafunc.fixturenames:
+        return
+    state = get_state(metafunc.config)
+    loaded = state.loaded if state is not None else []
+    wanted = [m.name for m in metafunc.definition.iter_markers() if m.name in _SECTIONS]
+    targets = [
+        TargetInfo(inv.environment, t.name, t.host, tuple(t.tags), t, inv)
+        for inv in loaded
+        for t in inv.model.targets
+        if all(_has_section(t, _SECTIONS[w]) for w in wanted)
+    ]
+    metafunc.parametrize("target", targets, ids=[str(t) for t in targets])
+
+
+class Prober:
+    """Runs one probe now with the target's environment settings (same engine, timeouts, resolvers, CA, proxy)."""
+
+    def __init__(self, engine: Engine, overrides: RunSettings) -> None:
+        self._engine = engine
+        self._overrides = overrides
+
+    def _check(self, target: TargetInfo, kind: Layer, subject: str, spec: Any) -> Check:
+        return make_check(target.inventory, target.model, kind, subject, spec, self._overrides)
+
+    def run(self, check: Check) -> CheckResult:
+        """Run any planned check now, without dependencies, and return its result."""
+        return self._engine.run(self._engine.check_now(check))
+
+    def dns(self, target: TargetInfo, rdtype: str = "A", expect: str | list[str] = "present") -> CheckResult:
+        mode, values = ("equal", tuple(expect)) if isinstance(expect, list) else (expect, ())
+        return self.run(self._check(target, Layer.DNS, rdtype, DnsCheckSpec(rdtype, mode, values, False)))
+
+    def tcp(self, target: TargetInfo, port: int, expect: str = "open") -> CheckResult:
+        return self.run(self._check(target, Layer.TCP, f"{port}/{expect}", TcpCheckSpec(port, expect)))
+
+    def resolve(self, target: TargetInfo) -> tuple[str, ...]:
+        """Every address the target's host resolves to with its resolvers (empty if it does not resolve)."""
+        from pytest_autoglm.probes.dns import resolve_addresses
+
+        settings = target_settings(target.inventory, target.model, self._overrides)
+        addresses, _ = self._engine.run(resolve_addresses(target.host, settings["resolvers"], settings["timeout"]))
+        return addresses
+
+    def checks(self, target: TargetInfo) -> list[Check]:
+        """The target's planned checks (as the inventory's items), to run some with :meth:`run`."""
+        return [c for c in build_plan(target.inventory, self._overrides) if c.target == target.name]
+
+
+@pytest.fixture(scope="session")
+def autoglm_engine(pytestconfig: pytest.Config) -> Engine:
+    """The run's probe engine (its event loop runs in a background thread)."""
+    state = get_state(pytestconfig)
+    if state is None:
+        pytest.skip("pytest-autoglm is not configured")
+    return state.engine
+
+
+@pytest.fixture
+def probe(autoglm_engine: Engine, pytestconfig: pytest.Config) -> Prober:
+    """Probe functions bound to the environment's settings: ``probe.tcp(target, 443)``."""
+    state = get_state(pytestconfig)
+    assert state is not None
+    return Prober(autoglm_engine, RunSettings(state.options.timeout, state.options.retries))

@@ -1,0 +1,66 @@
+"""Scheduling every probe at once, result facts on reports, and warning severity."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+from pytest_autoglm.plugin.collect import CheckItem, result_key
+from pytest_autoglm.plugin.state import get_state
+
+#: The attribute carrying a result across xdist (builtin types only: pytest serializes report.__dict__).
+REPORT_ATTR = "autoglm"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Start the probes of every selected item before pytest walks them one by one."""
+    state = get_state(session.config)
+    if state is not None and not session.config.option.collectonly:
+        checks = [item.check for item in session.items if isinstance(item, CheckItem)]
+        if checks:
+            state.engine.schedule(checks)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if not isinstance(item, CheckItem):
+        return report
+    result = item.stash.get(result_key, None)
+    if result is None or (report.when != "call" and not report.failed):
+        return report
+    check = item.check
+    facts = {
+        "id": check.id,
+        "environment": check.environment,
+        "inventory": check.inventory,
+        "target": check.target,
+        "check": str(check.kind),
+        "subject": check.subject,
+        "severity": check.severity,
+        "order": check.index,
+        **item.redactor.redact_data(result.to_dict()),
+    }
+    state = get_state(item.config)
+    warned = (
+        report.when == "call"
+        and report.failed
+        and check.severity == "warning"
+        and state is not None
+        and state.options.fail_on != "warning"
+    )
+    if warned:
+        report.outcome = "passed"
+        facts["warned"] = True
+    report.__dict__[REPORT_ATTR] = facts
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    facts = getattr(report, REPORT_ATTR, None)
+    if report.when == "call" and isinstance(facts, dict) and facts.get("warned"):
+        return "warned", "W", ("WARNED", {"yellow": True})
+    return None

@@ -1,0 +1,52 @@
+"""Per-run state kept in ``config.stash`` (never as ad-hoc attributes on config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_autoglm.engine.runner import Engine
+from pytest_autoglm.errors import InventoryError
+from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.inventory.validate import LoadedInventory
+from pytest_autoglm.plugin.options import Options
+
+
+@dataclass
+class InventorySlot:
+    """One ``--autoglm-target`` file: loaded, or the error that stops its collection."""
+
+    path: Path
+    position: int
+    loaded: LoadedInventory | None = None
+    error: InventoryError | None = None
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass
+class RunState:
+    options: Options
+    engine: Engine
+    slots: list[InventorySlot]
+
+    def slot_for(self, path: Path) -> InventorySlot | None:
+        resolved = path.resolve()
+        return next((s for s in self.slots if s.path.resolve() == resolved), None)
+
+    @property
+    def loaded(self) -> list[LoadedInventory]:
+        return [s.loaded for s in self.slots if s.loaded is not None]
+
+
+state_key = pytest.StashKey[RunState]()
+
+
+def get_state(config: pytest.Config) -> RunState | None:
+    return config.stash.get(state_key, None)
+
+
+def is_xdist_worker(config: pytest.Config) -> bool:
+    """xdist documents ``workerinput`` as the way a worker knows it is one."""
+    return hasattr(config, "workerinput")

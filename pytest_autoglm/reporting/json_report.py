@@ -1,0 +1,71 @@
+"""The machine report ``<environment>.json`` (contract: results.md, ``autoglm-results/1``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "autoglm-results/1"
+#: Keys of a result entry in the contract's order; anything else in the facts is an extension.
+RESULT_KEYS = (
+    "id",
+    "target",
+    "check",
+    "subject",
+    "outcome",
+    "layer",
+    "reason",
+    "message",
+    "address",
+    "severity",
+    "attempts",
+    "duration_ms",
+    "details",
+)
+
+
+def build_document(
+    *,
+    environment: str,
+    inventory: str,
+    started_at: str,
+    duration_s: float,
+    results: Sequence[dict[str, Any]],
+    partial: bool,
+) -> dict[str, Any]:
+    ordered = sorted(results, key=lambda r: (r.get("order", 0), r["id"]))
+    entries = [{key: r.get(key) for key in RESULT_KEYS} | ({"warned": True} if r.get("warned") else {}) for r in ordered]
+    summary = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+    for entry in entries:
+        summary[entry["outcome"]] = summary.get(entry["outcome"], 0) + 1
+    summary["warnings"] = sum(1 for e in entries if e["outcome"] == "failed" and e["severity"] == "warning")
+    document: dict[str, Any] = {
+        "schema": SCHEMA,
+        "environment": environment,
+        "inventory": inventory,
+        "started_at": started_at,
+        "duration_s": round(duration_s, 2),
+        "summary": summary,
+        "results": entries,
+    }
+    if partial:
+        document["partial"] = True
+    return document
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write atomically, so a reader (or a crash) never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, ensure_ascii=False, default=str)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
