@@ -276,7 +276,8 @@ def _final(verdict: Verdict, attempts: int) -> CheckResult:
     if verdict.passed:
         return CheckResult(Outcome.PASSED, None, None, verdict.message, verdict.address, attempts, 0.0, verdict.details)
     message = verdict.message + (f" ({attempts} attempts)" if attempts > 1 else "")
-    return CheckResult(Outcome.FAILED, verdict.layer, verdict.reason, message, verdict.address, attempts, 0.0, verdict.details)
+    outcome = Outcome.ERROR if verdict.reason is Reason.SETUP else Outcome.FAILED
+    return CheckResult(outcome, verdict.layer, verdict.reason, message, verdict.address, attempts, 0.0, verdict.details)
 
 
 def _combine(addresses: Sequence[str | None], outcomes: Sequence[tuple[Verdict, int]]) -> CheckResult:

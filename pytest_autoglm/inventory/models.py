@@ -53,14 +53,14 @@ Duration = Annotated[
 Port = Annotated[int, BeforeValidator(parse_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
 
 
-def _port_list(value: object) -> list[int]:
-    items = value if isinstance(value, list) else [value]
-    return [parse_port(v) for v in items]
+def _one_or_many(value: object) -> object:
+    """``open: 443`` means ``open: [443]``."""
+    return value if isinstance(value, list) else [value]
 
 
 PortList = Annotated[
-    list[int],
-    BeforeValidator(_port_list),
+    list[Port],
+    BeforeValidator(_one_or_many),
     WithJsonSchema(
         {
             "anyOf": [

@@ -36,6 +36,8 @@ class ResultSink:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if session.config.option.collectonly:
+            return
         partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop) or bool(session.shouldfail)
         duration = time.monotonic() - self.started
         report_dir = self.state.options.report_dir

@@ -1,0 +1,503 @@
+"""The DNS layer: one query, one DNS check attempt, and the addresses of a host.
+
+Resolvers are queried directly (not through a ``dns.resolver.Resolver``) so the
+rcode the server sent (SERVFAIL, REFUSED, NXDOMAIN) is what the report shows,
+instead of a generic "all nameservers failed". Every network operation is
+bounded by the timeout it is given; nothing here raises for a verdict.
+
+Answers and expectations are compared as sets of normalized text (see
+``inventory.resolvers.normalize_rdata``).
+
+Failures that are not DNS rcodes map onto the DNS reason codes as follows:
+nothing listening on the resolver's port -> ``refused``; a resolver that cannot
+be used (TLS verification failure, a broken or non-DNS reply, HTTP error of a
+DoH server, an rcode such as NOTIMP or FORMERR) -> ``servfail``; a name or
+expectation that cannot be expressed at all -> ``setup``. The message always
+says which it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.asyncbackend
+import dns.asyncquery
+import dns.exception
+import dns.inet
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+import dns.reversename
+import httpx
+
+from pytest_autoglm.inventory.resolvers import (
+    SUPPORTED_TYPES,
+    ResolverSpec,
+    normalize_rdata,
+    parse_resolver,
+    validate_record_value,
+)
+from pytest_autoglm.probes.results import Layer, Reason, Verdict
+
+MODES = ("equal", "present", "absent", "contains")
+_MAX_CNAME_CHAIN = 16
+_MAX_DOH_BODY = 65535  # a DNS message never exceeds this; a bigger body is a broken server
+_EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: avoids fragmentation, rarely truncates
+_NOT_RESOLVING = (Reason.TIMEOUT, Reason.SERVFAIL, Reason.REFUSED, Reason.SETUP)
+
+SYSTEM = parse_resolver("system")
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    """What one resolver said about one (name, type).
+
+    ``reason`` is None for NOERROR with records, else NODATA, NXDOMAIN, SERVFAIL,
+    REFUSED, TIMEOUT (or SETUP when the query could not even be formed).
+    ``message`` describes the answer for a human ("NXDOMAIN", "no answer within 2s").
+    """
+
+    resolver: str
+    records: tuple[str, ...]
+    reason: Reason | None
+    message: str
+    used_tcp: bool = False
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fmt_set(values: Sequence[str]) -> str:
+    return "{" + ", ".join(sorted(values)) + "}"
+
+
+def _fmt_seconds(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def _ip_literal(text: str) -> str | None:
+    try:
+        return ipaddress.ip_address(text.strip("[]")).compressed
+    except ValueError:
+        return None
+
+
+@functools.cache
+def system_nameservers() -> tuple[tuple[str, int], ...]:
+    """The (address, port) of each nameserver in /etc/resolv.conf, read once.
+
+    Cached: resolv.conf is the host's configuration and does not change during
+    a test session. Tests may replace this function to point ``system`` at a
+    fake server.
+    """
+    try:
+        resolver = dns.resolver.Resolver()
+    except dns.exception.DNSException:
+        return ()
+    return tuple((str(ns), resolver.nameserver_ports.get(str(ns), resolver.port)) for ns in resolver.nameservers)
+
+
+def _qname(name: str, rdtype: str) -> dns.name.Name:
+    """The name to ask for; a PTR question about an IP literal asks for its reverse name."""
+    ip = _ip_literal(name)
+    if rdtype == "PTR" and ip is not None:
+        return dns.reversename.from_address(ip)
+    return dns.name.from_text(name)
+
+
+def _extract(response: dns.message.Message, qname: dns.name.Name, rdtype: str) -> tuple[list[str], list[str]]:
+    """The records of ``rdtype`` for ``qname``, following a CNAME chain in the answer section.
+
+    Returns (records, chain of names followed). For a CNAME question the CNAME
+    target itself is the record.
+    """
+    wanted = dns.rdatatype.from_text(rdtype)
+    name = qname
+    chain: list[str] = []
+    for _ in range(_MAX_CNAME_CHAIN):
+        rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN, wanted)
+        if rrset is not None:
+            return [normalize_rdata(rd) for rd in rrset], chain
+        if wanted == dns.rdatatype.CNAME:
+            break
+        cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
+        if cname is None:
+            break
+        name = next(iter(cname)).target  # type: ignore[attr-defined]
+        chain.append(name.to_text())
+    return [], chain
+
+
+def _from_response(resolver: str, response: dns.message.Message, qname: dns.name.Name, rdtype: str, used_tcp: bool) -> DnsAnswer:
+    rcode = response.rcode()
+    if rcode == dns.rcode.NXDOMAIN:
+        return DnsAnswer(resolver, (), Reason.NXDOMAIN, "NXDOMAIN (the name does not exist)", used_tcp)
+    if rcode == dns.rcode.SERVFAIL:
+        return DnsAnswer(resolver, (), Reason.SERVFAIL, "SERVFAIL", used_tcp)
+    if rcode == dns.rcode.REFUSED:
+        return DnsAnswer(resolver, (), Reason.REFUSED, "REFUSED", used_tcp)
+    if rcode != dns.rcode.NOERROR:
+        return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {dns.rcode.to_text(rcode)}", used_tcp)
+    records, chain = _extract(response, qname, rdtype)
+    if not records:
+        via = f" (via CNAME {' -> '.join(chain)})" if chain else ""
+        return DnsAnswer(resolver, (), Reason.NODATA, f"NODATA (the name exists, no {rdtype} record){via}", used_tcp)
+    unique = tuple(sorted(set(records)))
+    return DnsAnswer(resolver, unique, None, _fmt_set(unique), used_tcp)
+
+
+def _error_answer(resolver: str, exc: BaseException, timeout: float) -> DnsAnswer:
+    """Map an exception of one exchange to an answer (see the module docstring)."""
+    if isinstance(exc, (TimeoutError, dns.exception.Timeout, httpx.TimeoutException)):
+        return DnsAnswer(resolver, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
+    if isinstance(exc, ConnectionRefusedError) or (isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower()):
+        return DnsAnswer(resolver, (), Reason.REFUSED, "connection refused (nothing listens on the resolver's port)")
+    if isinstance(exc, ssl.SSLError):
+        return DnsAnswer(resolver, (), Reason.SERVFAIL, f"TLS with the resolver failed: {exc}")
+    detail = str(exc) or type(exc).__name__
+    return DnsAnswer(resolver, (), Reason.SERVFAIL, f"resolver error: {type(exc).__name__}: {detail}")
+
+
+# --------------------------------------------------------------------------- one query
+
+
+async def _exchange(
+    q: dns.message.Message, spec: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None
+) -> tuple[dns.message.Message, bool]:
+    """Send ``q`` to one (non-system) resolver; return (response, used_tcp)."""
+    assert spec.host is not None and spec.port is not None
+    if spec.kind == "udp":
+        # A connected socket, so a closed port shows as "connection refused" (ICMP)
+        # at once instead of a timeout.
+        backend = dns.asyncbackend.get_backend("asyncio")
+        af = dns.inet.af_for_address(spec.host)
+        udp_sock = await backend.make_socket(af, socket.SOCK_DGRAM, 0, None, (spec.host, spec.port))
+        async with udp_sock:
+            return await dns.asyncquery.udp_with_fallback(
+                q, spec.host, timeout=timeout, port=spec.port, udp_sock=udp_sock, backend=backend
+            )
+    if spec.kind == "tcp":
+        return await dns.asyncquery.tcp(q, spec.host, timeout=timeout, port=spec.port), True
+    if spec.kind == "tls":
+        where = _ip_literal(spec.host) or await _first_address(spec.host)
+        response = await dns.asyncquery.tls(
+            q,
+            where,
+            timeout=timeout,
+            port=spec.port,
+            ssl_context=ssl_context,
+            server_hostname=spec.host,
+        )
+        return response, True
+    if spec.kind == "https":
+        return await _doh(q, spec, timeout, ssl_context), True
+    raise ValueError(f"unknown resolver kind {spec.kind!r}")
+
+
+async def _first_address(host: str) -> str:
+    """The first address of a named DoT server, through the system resolver."""
+    infos = await _getaddrinfo_in_thread(host)
+    return str(infos[0][4][0])
+
+
+async def _doh(q: dns.message.Message, spec: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None) -> dns.message.Message:
+    """DNS over HTTPS (RFC 8484, POST) with httpx.
+
+    dnspython 2.9's own DoH needs ``httpx2``, which this project does not
+    depend on; httpx is already a dependency and the protocol is one POST.
+    """
+    q.id = 0  # RFC 8484 4.1: id 0 for cache friendliness
+    wire = q.to_wire()
+    headers = {"content-type": "application/dns-message", "accept": "application/dns-message"}
+    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+    async with httpx.AsyncClient(verify=verify, trust_env=False, timeout=timeout) as client:
+        async with client.stream("POST", spec.url or "", content=wire, headers=headers) as reply:
+            if reply.status_code != 200:
+                raise dns.exception.DNSException(f"DoH server answered HTTP {reply.status_code}")
+            body = b""
+            async for chunk in reply.aiter_bytes():
+                body += chunk
+                if len(body) > _MAX_DOH_BODY:
+                    raise dns.exception.DNSException("DoH reply larger than any DNS message")
+    response = dns.message.from_wire(body)
+    if not q.is_response(response):
+        raise dns.exception.DNSException("DoH reply does not answer the question")
+    return response
+
+
+async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: float) -> DnsAnswer:
+    """Ask the resolv.conf nameservers in order until one gives a definite answer.
+
+    Each server gets a fair share of the time left, so one silent server does
+    not use up the whole timeout; SERVFAIL/REFUSED/no answer moves on to the next.
+    """
+    servers = system_nameservers()
+    if not servers:
+        return DnsAnswer("system", (), Reason.SETUP, "no nameserver in /etc/resolv.conf")
+    deadline = time.monotonic() + timeout
+    last: DnsAnswer | None = None
+    for index, (address, port) in enumerate(servers):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        share = remaining / (len(servers) - index)
+        spec = ResolverSpec("udp", address, port, None, "system")
+        answer = await query(name, rdtype, spec, share)
+        where = f"{address}" if port == 53 else f"{address}:{port}"
+        answer = DnsAnswer("system", answer.records, answer.reason, f"{answer.message} (nameserver {where})", answer.used_tcp)
+        if answer.reason not in _NOT_RESOLVING:
+            return answer
+        last = answer
+    if last is None or last.reason is Reason.TIMEOUT:
+        return DnsAnswer("system", (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)} from {len(servers)} nameserver(s)")
+    return last
+
+
+async def query(
+    name: str,
+    rdtype: str,
+    resolver: ResolverSpec,
+    timeout: float,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+) -> DnsAnswer:
+    """One question to one resolver, bounded by ``timeout``; never raises for an answer."""
+    rdtype = rdtype.upper()
+    try:
+        qname = _qname(name, rdtype)
+        dns.rdatatype.from_text(rdtype)
+    except Exception as exc:  # a name or type that cannot go on the wire
+        return DnsAnswer(resolver.text, (), Reason.SETUP, f"cannot ask for {name!r} {rdtype}: {exc}")
+    if resolver.kind == "system":
+        return await _query_system(name, qname, rdtype, timeout)
+    q = dns.message.make_query(qname, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
+    try:
+        async with asyncio.timeout(timeout):
+            response, used_tcp = await _exchange(q, resolver, timeout, ssl_context)
+    except Exception as exc:
+        return _error_answer(resolver.text, exc, timeout)
+    return _from_response(resolver.text, response, qname, rdtype, used_tcp)
+
+
+# --------------------------------------------------------------------------- one check attempt
+
+
+def _got(answer: DnsAnswer) -> str:
+    return _fmt_set(answer.records) if answer.records else answer.message
+
+
+def _expected(mode: str, rdtype: str, values: Sequence[str]) -> str:
+    if mode == "equal":
+        return _fmt_set(values)
+    if mode == "contains":
+        return f"at least {_fmt_set(values)}"
+    if mode == "present":
+        return f"any {rdtype} record"
+    return f"no {rdtype} record"
+
+
+def _judge(mode: str, expected: frozenset[str], answer: DnsAnswer) -> tuple[Reason, str] | None:
+    """Why ``answer`` breaks the expectation (reason, what came), or None if it holds."""
+    if answer.reason in _NOT_RESOLVING:
+        return answer.reason, answer.message  # type: ignore[return-value]
+    got = set(answer.records)
+    if mode == "absent":
+        return (Reason.UNEXPECTED, f"got {_fmt_set(answer.records)}") if got else None
+    if answer.reason is not None:  # NXDOMAIN or NODATA where records were expected
+        return answer.reason, answer.message
+    if mode == "equal" and got != expected:
+        return Reason.MISMATCH, f"got {_fmt_set(answer.records)}"
+    if mode == "contains" and not expected <= got:
+        missing = _fmt_set(sorted(expected - got))
+        return Reason.MISMATCH, f"got {_fmt_set(answer.records)}, missing {missing}"
+    return None
+
+
+def _details(name: str, rdtype: str, mode: str, values: Sequence[str], answers: Sequence[DnsAnswer]) -> dict[str, object]:
+    return {
+        "name": name,
+        "type": rdtype,
+        "mode": mode,
+        "expected": sorted(values),
+        "answers": {a.resolver: list(a.records) if a.reason is None else str(a.reason) for a in answers},
+    }
+
+
+async def check_dns(
+    name: str,
+    rdtype: str,
+    mode: str,
+    values: tuple[str, ...],
+    resolvers: Sequence[ResolverSpec],
+    *,
+    consistent: bool,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Verdict:
+    """One attempt of one DNS expectation against every resolver (queried concurrently).
+
+    The first resolver (in inventory order) that breaks the expectation decides
+    the verdict; with ``consistent`` and every resolver passing on its own, the
+    answers must also agree.
+    """
+    rdtype = str(rdtype).upper()
+    subject = f"{name} {rdtype}"
+    if rdtype not in SUPPORTED_TYPES or mode not in MODES:
+        return Verdict.fail(Layer.DNS, Reason.SETUP, f"{subject}: unsupported type or mode {mode!r}", transient=False)
+    try:
+        expected = frozenset(validate_record_value(rdtype, v) for v in values)
+    except ValueError as exc:
+        return Verdict.fail(Layer.DNS, Reason.SETUP, f"{subject}: {exc}", transient=False)
+    if mode == "equal" and not expected:
+        mode = "absent"  # an empty answer set is what "no record" means
+    resolvers = list(resolvers) or [SYSTEM]
+
+    answers = await asyncio.gather(*(query(name, rdtype, r, timeout, ssl_context=ssl_context) for r in resolvers))
+    details = _details(name, rdtype, mode, sorted(expected), answers)
+    want = _expected(mode, rdtype, sorted(expected))
+
+    for answer in answers:
+        broken = _judge(mode, expected, answer)
+        if broken is not None:
+            reason, got = broken
+            got = got if got.startswith("got ") else f"got {got}"
+            return Verdict.fail(Layer.DNS, reason, f"{subject} via {answer.resolver}: {got}, expected {want}", details=details)
+
+    if consistent and len(answers) > 1:
+        views = {a.resolver: (a.records if a.records else str(a.reason)) for a in answers}
+        if len(set(views.values())) > 1:
+            said = "; ".join(f"{a.resolver} gave {_got(a)}" for a in answers)
+            return Verdict.fail(Layer.DNS, Reason.INCONSISTENT, f"{subject}: resolvers disagree: {said}", details=details)
+
+    via = ", ".join(a.resolver for a in answers)
+    return Verdict.ok(f"{subject} via {via}: {_got(answers[0])}", details=details)
+
+
+# --------------------------------------------------------------------------- addresses of a host
+
+
+def _order_addresses(addresses: Sequence[str]) -> tuple[str, ...]:
+    """IPv4 first, then IPv6, each sorted numerically; duplicates removed."""
+    parsed = {ipaddress.ip_address(a) for a in addresses}
+    v4 = sorted(a for a in parsed if a.version == 4)
+    v6 = sorted(a for a in parsed if a.version == 6)
+    return tuple(a.compressed for a in [*v4, *v6])
+
+
+async def _getaddrinfo_in_thread(host: str) -> list[tuple]:  # type: ignore[type-arg]
+    """``socket.getaddrinfo`` in a daemon thread of its own.
+
+    Not ``loop.getaddrinfo``: that uses the loop's default executor, which
+    ``asyncio.run`` joins on exit, so a stub resolver that hangs would hold the
+    run past our deadline. A blocking getaddrinfo cannot be interrupted; a
+    daemon thread lets us stop waiting for it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[tuple]] = loop.create_future()  # type: ignore[type-arg]
+
+    def deliver(result: list[tuple] | None, error: BaseException | None) -> None:  # type: ignore[type-arg]
+        if future.done():  # we stopped waiting (timeout or cancellation)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or [])
+
+    def work() -> None:
+        try:
+            result, error = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM), None
+        except BaseException as exc:  # delivered to the awaiting coroutine
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(deliver, result, error)
+        except RuntimeError:  # the loop has closed meanwhile: nobody waits any more
+            pass
+
+    threading.Thread(target=work, name=f"autoglm-getaddrinfo-{host}", daemon=True).start()
+    return await future
+
+
+async def _getaddrinfo(host: str, timeout: float) -> tuple[tuple[str, ...], Verdict | None]:
+    """The system's view (/etc/hosts, nsswitch, resolv.conf), bounded by ``timeout``.
+
+    EAI_AGAIN that arrives before our deadline means the stub resolver gave up
+    early (SERVFAIL, REFUSED, unreachable server), so it maps to ``servfail``;
+    our own deadline passing maps to ``timeout``.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await _getaddrinfo_in_thread(host)
+    except TimeoutError:
+        msg = f"{host}: the system resolver gave no answer within {_fmt_seconds(timeout)}"
+        return (), Verdict.fail(Layer.DNS, Reason.TIMEOUT, msg)
+    except socket.gaierror as exc:
+        code = exc.errno
+        if code == socket.EAI_NONAME:
+            reason, what = Reason.NXDOMAIN, "the name does not exist"
+        elif code == getattr(socket, "EAI_NODATA", object()):
+            reason, what = Reason.NODATA, "the name has no address"
+        elif code == socket.EAI_AGAIN:
+            reason, what = Reason.SERVFAIL, "temporary failure in name resolution (SERVFAIL or no usable nameserver)"
+        else:
+            reason, what = Reason.SERVFAIL, f"name resolution failed ({exc.strerror or exc})"
+        return (), Verdict.fail(Layer.DNS, reason, f"{host} via system: {what}")
+    except (OSError, UnicodeError) as exc:
+        return (), Verdict.fail(Layer.DNS, Reason.SERVFAIL, f"{host} via system: name resolution failed ({exc})")
+    addresses = [str(info[4][0]) for info in infos]
+    addresses = [a for a in addresses if _ip_literal(a.split("%")[0]) is not None]  # skip odd families
+    if not addresses:
+        return (), Verdict.fail(Layer.DNS, Reason.NODATA, f"{host} via system: the name has no address")
+    return _order_addresses_keep_scope(addresses), None
+
+
+def _order_addresses_keep_scope(addresses: Sequence[str]) -> tuple[str, ...]:
+    """Like ``_order_addresses``, keeping a link-local scope (``fe80::1%eth0``) intact."""
+    scoped = {a for a in addresses if "%" in a}
+    plain = _order_addresses([a for a in addresses if "%" not in a])
+    return plain + tuple(sorted(scoped))
+
+
+async def resolve_addresses(
+    host: str, resolvers: Sequence[ResolverSpec], timeout: float
+) -> tuple[tuple[str, ...], Verdict | None]:
+    """The addresses (IPv4 then IPv6) a TCP/TLS check of ``host`` is made against.
+
+    Returns (addresses, None) on success, or ((), a failed DNS verdict). An IP
+    literal is its own address. With ``system`` first (or no resolver) the
+    system's getaddrinfo is used, so /etc/hosts and ``localhost`` work as the
+    user's other tools see them; otherwise A and AAAA are asked of the first
+    resolver.
+    """
+    literal = _ip_literal(host)
+    if literal is not None:
+        return (literal,), None
+    first = resolvers[0] if resolvers else SYSTEM
+    if first.kind == "system":
+        return await _getaddrinfo(host, timeout)
+
+    a, aaaa = await asyncio.gather(query(host, "A", first, timeout), query(host, "AAAA", first, timeout))
+    addresses = [*a.records, *aaaa.records]
+    if addresses:
+        return _order_addresses(addresses), None
+    reasons = [a.reason, aaaa.reason]
+    failure = next((r for r in (Reason.TIMEOUT, Reason.SERVFAIL, Reason.REFUSED, Reason.SETUP) if r in reasons), None)
+    if failure is not None:
+        bad = a if a.reason is failure else aaaa
+        kind = "A" if bad is a else "AAAA"
+        reason, what = failure, f"{kind}: {bad.message}"
+    elif reasons == [Reason.NXDOMAIN, Reason.NXDOMAIN]:
+        reason, what = Reason.NXDOMAIN, "NXDOMAIN (the name does not exist)"
+    else:
+        reason, what = Reason.NODATA, "no A or AAAA record"
+    return (), Verdict.fail(Layer.DNS, reason, f"{host} via {first.text}: {what}")

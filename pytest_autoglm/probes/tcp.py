@@ -1,0 +1,178 @@
+"""The TCP layer: is a port open, refused, filtered or unreachable?
+
+One probe is one non-blocking ``connect()`` on a fresh socket, bounded by an
+``asyncio`` deadline. It is deliberately cheap (no streams, no transports, no
+name resolution): a run checks thousands of ports and the timeouts overlap, so
+the CPU per probe is what the engine competes on.
+
+No pytest here, and nothing raises for a verdict: a refused or dropped port is a
+:class:`Verdict`. Invalid input (not an IP literal, a bad ``expect``) raises
+``ValueError`` because it is a bug of the caller, not a fact about the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import socket
+from enum import StrEnum
+from typing import Final
+
+from pytest_autoglm.probes.results import Layer, Reason, Verdict
+
+__all__ = ["EXPECTATIONS", "PortState", "check_tcp", "describe_target", "format_duration", "observe_port"]
+
+
+class PortState(StrEnum):
+    """What one connection attempt observed."""
+
+    OPEN = "open"  # the handshake completed
+    REFUSED = "refused"  # RST: the host answers, nothing listens (or a reject rule)
+    FILTERED = "filtered"  # no answer within the deadline (a firewall drops the SYN)
+    UNREACHABLE = "unreachable"  # ICMP unreachable / no route / other socket error
+
+
+#: errno values that mean "the host or network cannot be reached".
+_UNREACHABLE_ERRNOS: Final = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
+
+#: errno values that are facts about *this* machine, not about the target: running out
+#: of file descriptors, buffers or ephemeral ports must not be reported as "unreachable".
+_LOCAL_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL})
+
+#: For each expectation: the failure reason per observed state (None: the expectation holds).
+_RULES: Final[dict[str, dict[PortState, Reason | None]]] = {
+    "open": {
+        PortState.OPEN: None,
+        PortState.REFUSED: Reason.REFUSED,
+        PortState.FILTERED: Reason.FILTERED,
+        PortState.UNREACHABLE: Reason.UNREACHABLE,
+    },
+    "closed": {
+        PortState.OPEN: Reason.UNEXPECTED_OPEN,
+        PortState.REFUSED: None,
+        PortState.FILTERED: None,
+        PortState.UNREACHABLE: None,
+    },
+    "refused": {
+        PortState.OPEN: Reason.UNEXPECTED_OPEN,
+        PortState.REFUSED: None,
+        PortState.FILTERED: Reason.FILTERED,
+        PortState.UNREACHABLE: Reason.UNREACHABLE,
+    },
+    "filtered": {
+        PortState.OPEN: Reason.UNEXPECTED_OPEN,
+        PortState.REFUSED: Reason.UNEXPECTED_REFUSED,
+        PortState.FILTERED: None,
+        PortState.UNREACHABLE: Reason.UNREACHABLE,
+    },
+}
+
+#: The expectations of an inventory's ``tcp:`` section.
+EXPECTATIONS: Final = frozenset(_RULES)
+
+
+class LocalSocketError(OSError):
+    """The probe could not be carried out on this machine (out of fds, ports, buffers)."""
+
+
+def format_duration(seconds: float) -> str:
+    """Compact duration for messages: ``250ms``, ``2s``, ``1.5s`` (same style as the inventory)."""
+    if seconds < 1:
+        ms = seconds * 1000
+        return f"{ms:.1f}".rstrip("0").rstrip(".") + "ms" if ms < 10 else f"{ms:.0f}ms"
+    return f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
+
+
+def describe_target(address: str, port: int, host: str | None = None) -> str:
+    """``api.example.com (203.0.113.10) port 443``, or ``127.0.0.1 port 443`` without a distinct host."""
+    if host and host != address:
+        return f"{host} ({address}) port {port}"
+    return f"{address} port {port}"
+
+
+def _family(address: str) -> socket.AddressFamily:
+    """The socket family of an IP literal; names are resolved by the caller, never here."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"not an IP address: {address!r} (resolve the name before probing)") from None
+    return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+
+
+def _errno_text(exc: OSError) -> str:
+    """``host unreachable (EHOSTUNREACH)`` - the strerror plus the symbolic name, which people search for."""
+    code = exc.errno
+    if code is None:
+        return str(exc) or type(exc).__name__
+    name = errno.errorcode.get(code, str(code))
+    return f"{os.strerror(code).lower()} ({name})"
+
+
+async def observe_port(address: str, port: int, timeout: float) -> tuple[PortState, str]:
+    """Make one connection attempt to ``address:port`` and say what happened.
+
+    Returns the state and a short human text (``connection refused (RST)``,
+    ``no answer within 2s``). The socket is always closed; an open connection
+    is closed at once, so the server sees a handshake and a FIN, nothing else.
+    Raises :class:`LocalSocketError` only for faults of this machine (EMFILE ...).
+    """
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range 1..65535")
+    family = _family(address)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        if exc.errno in _LOCAL_ERRNOS:
+            raise LocalSocketError(exc.errno, f"cannot create a socket: {_errno_text(exc)}") from exc
+        # e.g. EAFNOSUPPORT: this host has no IPv6 at all, so the address cannot be reached.
+        return PortState.UNREACHABLE, f"cannot connect: {_errno_text(exc)}"
+    try:
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.sock_connect(sock, (address, port))
+        except TimeoutError:
+            return PortState.FILTERED, f"no answer within {format_duration(timeout)}"
+        except ConnectionRefusedError:
+            return PortState.REFUSED, "connection refused (RST)"
+        except OSError as exc:
+            if exc.errno == errno.ETIMEDOUT:  # the kernel gave up on SYN retries first
+                return PortState.FILTERED, f"no answer ({_errno_text(exc)})"
+            if exc.errno in _LOCAL_ERRNOS:
+                raise LocalSocketError(exc.errno, f"cannot connect: {_errno_text(exc)}") from exc
+            return PortState.UNREACHABLE, _errno_text(exc)
+        return PortState.OPEN, "open (handshake completed)"
+    finally:
+        sock.close()
+
+
+async def check_tcp(address: str, port: int, expect: str, timeout: float, *, host: str | None = None) -> Verdict:
+    """Judge ONE attempt of a ``tcp`` expectation (``open``, ``closed``, ``refused``, ``filtered``).
+
+    Retrying is the engine's job: the verdict's ``transient`` flag (set from the
+    reason) says whether another attempt could change the answer. A port that is
+    open or answers RST against the expectation is a definite answer, not retried.
+    A local fault (out of file descriptors ...) gives reason ``setup``.
+    """
+    rules = _RULES.get(expect)
+    if rules is None:
+        raise ValueError(f"unknown tcp expectation {expect!r}; expected one of {sorted(EXPECTATIONS)}")
+    where = describe_target(address, port, host)
+    try:
+        state, text = await observe_port(address, port, timeout)
+    except LocalSocketError as exc:
+        return Verdict.fail(
+            Layer.TCP,
+            Reason.SETUP,
+            f"{where}: could not probe: {exc.strerror}",
+            address=address,
+            details={"port": port},
+        )
+    details = {"state": state.value, "port": port}
+    reason = rules[state]
+    if reason is None:
+        return Verdict.ok(f"{where}: {text}; expected {expect}", address=address, details=details)
+    return Verdict.fail(Layer.TCP, reason, f"{where}: {text}; expected {expect}", address=address, details=details)
