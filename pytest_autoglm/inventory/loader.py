@@ -33,6 +33,9 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
+#: libyaml's parser when present (30x faster on large inventories), else the pure-Python one; both are safe.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: Bound on nodes visited while expanding aliases ("billion laughs").
 MAX_NODES = 200_000
 #: Bound on the size of one inventory file.
@@ -112,7 +115,7 @@ def parse_yaml(text: str, file: str) -> LocatedDict:
     """Compose one YAML document safely and convert it into located plain data."""
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         raise InventoryError("empty inventory; it needs at least 'version: 1' and 'targets:'", file=file, line=1, col=1)
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

@@ -44,7 +44,12 @@ def format_duration(seconds: float) -> str:
 
 
 def parse_port(value: object) -> int:
-    """A TCP port 1..65535; booleans and strings are refused (YAML ``yes`` is not a port)."""
+    """A TCP port 1..65535; booleans are refused (YAML ``yes`` is not a port).
+
+    A string of digits is accepted so that ``"${API_PORT}"`` works.
+    """
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected a port number 1..65535, got {value!r}")
     if not 1 <= value <= 65535:

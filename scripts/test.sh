@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs and run it (the README's second command; .ci/run calls it).
+# As root on Debian it also installs the system tools the network-namespace tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+DEBIAN_PACKAGES=(iproute2 nftables procps openssl)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+else
+  echo "note: not root or no apt-get: the network-namespace tests will be skipped"
+fi
+
+"$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
+
+set +e
+"$PYTHON" -m pytest -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" = 5 ]; then
+  echo "pytest collected no tests: the suite is broken (exit code 5)" >&2
+  exit 1
+fi
+exit "$status"
