@@ -236,3 +236,21 @@ def test_maxfail_marks_the_report_partial(pytester):
     doc = report(pytester, "p")
     assert doc["partial"] is True
     assert doc["summary"]["failed"] == 1
+
+
+def test_dropped_ports_overlap_instead_of_adding_up(pytester, netns_lab, listener):
+    """40 silently dropped ports at timeout 1s: one timeout of wall time, not forty."""
+    lines = ["version: 1", "defaults: {timeout: 1s, retries: 0}", "targets:"]
+    dropped = list(netns_lab.dropped)[:40]
+    for i, port in enumerate(dropped):
+        lines += [f"  - name: dropped{i}", f"    host: {netns_lab.address}", f"    tcp: {{open: [{port}]}}"]
+    for i in range(160):
+        lines += [f"  - name: ok{i}", "    host: 127.0.0.1", f"    tcp: {{open: [{listener.port}]}}"]
+    write(pytester, "many.yaml", "\n".join(lines) + "\n")
+    started = time.monotonic()
+    result = pytester.runpytest("--autoglm-target", "many.yaml", "--tb=no")
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=160, failed=40)
+    reasons = {r["reason"] for r in report(pytester, "many")["results"] if r["outcome"] == "failed"}
+    assert reasons == {"filtered"}
+    assert elapsed < 15, f"{elapsed:.1f}s: dropped ports were waited out one after another"

@@ -1,4 +1,4 @@
-"""Fixtures shared by the probe tests: the network-namespace lab."""
+"""Fixtures shared by the test packages: the network-namespace lab."""
 
 from __future__ import annotations
 
