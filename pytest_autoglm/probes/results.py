@@ -70,6 +70,7 @@ class Reason(StrEnum):
     WILDCARD_CREDENTIALS = "wildcard_credentials"
     CREDENTIALS = "credentials"
     PREFLIGHT = "preflight"
+    VARY_MISSING = "vary_missing"  # extension: the allowed origin varies and Vary: Origin is missing
     # extensions of this implementation (documented in docs/reason-codes.md)
     SETUP = "setup"  # the check could not be carried out locally (outcome error)
 
