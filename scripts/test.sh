@@ -24,7 +24,7 @@ fi
 "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
 
 set +e
-"$PYTHON" -m pytest -p no:cacheprovider "$@"
+"$PYTHON" -m pytest -p no:cacheprovider -n 2 "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then

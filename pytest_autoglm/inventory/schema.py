@@ -28,12 +28,24 @@ def generate_schema() -> dict[str, Any]:
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         "description": "files merged underneath this one (paths relative to this file)",
     }
+    _one_or_many(schema["$defs"]["Target"]["properties"], ("tls", "http", "cors"))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "pytest-autoglm inventory (version 1)",
         **schema,
     }
+
+
+def _one_or_many(properties: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Sections the loader accepts as one mapping or a list of them (models use a BeforeValidator)."""
+    for key in keys:
+        prop = properties[key]
+        item = prop["items"]
+        properties[key] = {
+            "anyOf": [item, {"type": "array", "items": item}],
+            **{k: v for k, v in prop.items() if k not in ("items", "type")},
+        }
 
 
 def render_schema() -> str:

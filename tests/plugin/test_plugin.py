@@ -254,3 +254,25 @@ def test_dropped_ports_overlap_instead_of_adding_up(pytester, netns_lab, listene
     reasons = {r["reason"] for r in report(pytester, "many")["results"] if r["outcome"] == "failed"}
     assert reasons == {"filtered"}
     assert elapsed < 15, f"{elapsed:.1f}s: dropped ports were waited out one after another"
+
+
+def test_every_resolved_address_is_checked_and_the_broken_one_named(pytester):
+    from tests.fakes.tcp_servers import HAS_IPV6_LOOPBACK
+
+    if not HAS_IPV6_LOOPBACK:
+        pytest.skip("no IPv6 loopback on this machine")
+    with tcp_listener("127.0.0.1") as v4:
+        zone = {"dual.test.": {"A": ["127.0.0.1"], "AAAA": ["::1"]}}
+        with FakeDnsServer(zone) as dns_server:
+            write(
+                pytester,
+                "dual.yaml",
+                f'version: 1\ndefaults: {{timeout: 1s, retries: 0, resolvers: ["{dns_server.address}"]}}\n'
+                f"targets:\n  - name: dual\n    host: dual.test\n    tcp: {{open: [{v4.port}]}}\n",
+            )
+            result = pytester.runpytest("--autoglm-target", "dual.yaml")
+    result.assert_outcomes(failed=1)
+    entry = report(pytester, "dual")["results"][0]
+    assert (entry["reason"], entry["address"]) == ("refused", "::1")
+    assert "::1" in entry["message"]
+    assert entry["details"]["addresses"] == {"127.0.0.1": "passed", "::1": "refused"}

@@ -1,0 +1,86 @@
+"""The engine's retry policy, layer blocking and per-address verdicts (real asyncio, seeded randomness)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_autoglm.engine.retry import backoff_delay, with_retries
+from pytest_autoglm.engine.runner import _combine, blocks
+from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.probes.results import CheckResult, Layer, Outcome, Reason, Verdict
+
+
+def make_check(kind: Layer) -> Check:
+    return Check(
+        id=f"{kind}[e:t:x]", kind=kind, environment="e", inventory="e.yaml", target="t", subject="x", host="h.test",
+        severity="critical", tags=(), timeout=1.0, retries=2, backoff=0.01, resolvers=(), ca_bundle=None, proxy=None, spec=None,
+    )
+
+
+def failed(layer: Layer, reason: Reason) -> CheckResult:
+    return CheckResult(Outcome.FAILED, layer, reason, "broken")
+
+
+@given(attempt=st.integers(0, 10), base=st.floats(0, 5), seed=st.integers(0, 2**32))
+def test_full_jitter_stays_within_the_exponential_ceiling(attempt, base, seed):
+    delay = backoff_delay(attempt, base, random.Random(seed))
+    assert 0 <= delay <= base * 2**attempt
+
+
+def run_attempts(verdicts: list[Verdict], retries: int) -> tuple[Verdict, int, int]:
+    calls = 0
+
+    async def attempt() -> Verdict:
+        nonlocal calls
+        calls += 1
+        return verdicts[min(calls, len(verdicts)) - 1]
+
+    verdict, attempts = asyncio.run(with_retries(attempt, retries=retries, backoff=0.001, rng=random.Random(1)))
+    return verdict, attempts, calls
+
+
+def test_transient_failures_are_retried_until_they_pass():
+    timeout = Verdict.fail(Layer.TCP, Reason.FILTERED, "no answer")
+    verdict, attempts, calls = run_attempts([timeout, timeout, Verdict.ok()], retries=2)
+    assert verdict.passed and attempts == calls == 3
+
+
+def test_retries_run_out():
+    servfail = Verdict.fail(Layer.DNS, Reason.SERVFAIL, "servfail")
+    verdict, attempts, calls = run_attempts([servfail], retries=2)
+    assert verdict.reason is Reason.SERVFAIL and attempts == calls == 3
+
+
+def test_a_definite_wrong_answer_is_not_retried():
+    mismatch = Verdict.fail(Layer.DNS, Reason.MISMATCH, "other addresses")
+    verdict, attempts, calls = run_attempts([mismatch, Verdict.ok()], retries=5)
+    assert verdict.reason is Reason.MISMATCH and attempts == calls == 1
+    assert not Verdict.fail(Layer.TCP, Reason.UNEXPECTED_OPEN, "open").transient
+
+
+def test_what_blocks_the_layers_above():
+    dns, tcp, tls = make_check(Layer.DNS), make_check(Layer.TCP), make_check(Layer.TLS)
+    for reason in (Reason.NXDOMAIN, Reason.SERVFAIL, Reason.REFUSED, Reason.TIMEOUT):
+        assert blocks(dns, failed(Layer.DNS, reason))
+    assert not blocks(dns, failed(Layer.DNS, Reason.MISMATCH))
+    assert not blocks(dns, failed(Layer.DNS, Reason.NODATA))
+    assert blocks(tcp, failed(Layer.TCP, Reason.FILTERED))
+    assert blocks(tls, failed(Layer.TLS, Reason.UNTRUSTED))
+    assert not blocks(tls, failed(Layer.TLS, Reason.EXPIRING))
+    assert not blocks(tcp, CheckResult(Outcome.PASSED, None, None, "ok"))
+    assert not blocks(tcp, CheckResult(Outcome.ERROR, Layer.TCP, Reason.SETUP, "no fds"))
+
+
+def test_an_expectation_holds_only_if_it_holds_on_every_address():
+    ok = (Verdict.ok("fine", address="127.0.0.1"), 1)
+    bad = (Verdict.fail(Layer.TCP, Reason.REFUSED, "::1 port 80: refused", address="::1"), 3)
+    result = _combine(["127.0.0.1", "::1"], [ok, bad])
+    assert (result.outcome, result.reason, result.address, result.attempts) == (Outcome.FAILED, Reason.REFUSED, "::1", 3)
+    assert result.details["addresses"] == {"127.0.0.1": "passed", "::1": "refused"}
+    assert "(3 attempts)" in result.message
+    both = _combine(["127.0.0.1", "::1"], [ok, ok])
+    assert both.outcome is Outcome.PASSED
