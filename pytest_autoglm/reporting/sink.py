@@ -11,7 +11,13 @@ import pytest
 
 from pytest_autoglm.plugin.outcomes import REPORT_ATTR
 from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
+from pytest_autoglm.reporting.html_report import (
+    register_pytest_html_columns,
+    unregister_pytest_html_columns,
+    write_html,
+)
 from pytest_autoglm.reporting.json_report import build_document, write_json
+from pytest_autoglm.reporting.terminal import write_summary
 
 sink_key = pytest.StashKey["ResultSink"]()
 
@@ -25,6 +31,7 @@ class ResultSink:
         self.started = time.monotonic()
         self.results: dict[str, dict[str, dict[str, Any]]] = {}
         self.written: list[Path] = []
+        self.documents: list[dict[str, Any]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         facts = getattr(report, REPORT_ATTR, None)
@@ -56,8 +63,13 @@ class ResultSink:
             path = report_dir / f"{loaded.environment}.json"
             write_json(path, document)
             self.written.append(path)
+            self.documents.append(document)
+            html_path = report_dir / f"{loaded.environment}.html"  # rendered from the same document as the JSON
+            write_html(html_path, document)
+            self.written.append(html_path)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        write_summary(terminalreporter, self.documents)
         for path in self.written:
             terminalreporter.write_line(f"autoglm report: {path}")
 
@@ -70,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     sink = ResultSink(state)
     config.stash[sink_key] = sink
     config.pluginmanager.register(sink, "autoglm-sink")
+    register_pytest_html_columns(config)  # Layer/Reason columns in pytest-html's --html, when it is loaded
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -77,3 +90,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if sink is not None:
         del config.stash[sink_key]
         config.pluginmanager.unregister(sink)
+        unregister_pytest_html_columns(config)

@@ -1,0 +1,113 @@
+"""End to end with pytester: HTML beside JSON, one per environment, pytest-html alongside, secrets masked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.tcp_servers import free_port, tcp_listener
+from tests.reporting.htmldom import parse
+from tests.reporting.test_html_report import LAYERS, colour, external_references, matrix_of, words
+
+SECRET_HOST = "localhost"  # resolves here; given through ${AUTOGLM_TEST_HOST}, so it is a secret
+
+
+@pytest.fixture
+def listener():
+    with tcp_listener() as lst:
+        yield lst
+
+
+def write(pytester: pytest.Pytester, name: str, text: str) -> Path:
+    path = pytester.path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def inventory(environment: str, open_port: int, refused: int) -> str:
+    return (
+        f"version: 1\nenvironment: {environment}\ndefaults: {{retries: 0, timeout: 1s}}\ntargets:\n"
+        f"  - name: api\n    host: 127.0.0.1\n    tcp: {{open: [{open_port}], refused: [{refused}]}}\n"
+        f"  - name: web\n    host: ${{AUTOGLM_TEST_HOST}}\n    tcp: {{open: [{refused}]}}\n"
+    )
+
+
+def test_html_beside_json_with_pytest_html_and_secrets_masked(pytester, listener, monkeypatch):
+    monkeypatch.setenv("AUTOGLM_TEST_HOST", SECRET_HOST)
+    refused = free_port()
+    write(pytester, "lab.yaml", inventory("lab", listener.port, refused))
+    result = pytester.runpytest("--autoglm-target", "lab.yaml", "--html=ph.html", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.assert_outcomes(passed=2, failed=1)
+
+    reports = pytester.path / "reports"
+    assert sorted(p.name for p in reports.iterdir()) == ["lab.html", "lab.json"]
+    assert (pytester.path / "ph.html").is_file()  # pytest-html's own report, untouched by ours
+    document = json.loads((reports / "lab.json").read_text(encoding="utf-8"))
+    text = (reports / "lab.html").read_text(encoding="utf-8")
+    page = parse(text)
+
+    assert page.find("h1", id="verdict").text == "FAIL"
+    cells = matrix_of(page)
+    assert [colour(cells[("api", layer)]) for layer in LAYERS] == ["none", "pass", "none", "none", "none"]
+    assert [colour(cells[("web", layer)]) for layer in LAYERS] == ["none", "fail", "none", "none", "none"]
+    card = page.find("section", id="failures").find("article", "card")
+    assert f"tcp[lab:web:{refused}/open]" in words(card.find(cls="card-id"))
+    assert words(card.find(cls="cause")) == "TCP refused 127.0.0.1"
+    assert "*** (127.0.0.1)" in words(card.find("p", "message"))
+    listed = [words(tr.find("td", "id")) for tr in page.find("section", id="results").find("tbody").find_all("tr")]
+    assert listed == [r["id"] for r in document["results"]]  # the same facts as the JSON, in the same order
+    assert external_references(text) == []
+
+    terminal = result.stdout.str()
+    for output in (text, terminal, (pytester.path / "ph.html").read_text(encoding="utf-8")):
+        assert SECRET_HOST not in output
+    result.stdout.fnmatch_lines(
+        [
+            "*= autoglm: lab =*",
+            "FAIL: 1 failing (1 root cause), 2 passed in *s",
+            "api  * dns -    tcp ok   tls -    http -    cors -",
+            "web  * dns -    tcp FAIL tls -    http -    cors -",
+            f"tcp[[]lab:web:{refused}/open[]]  tcp/refused  127.0.0.1  *[*][*][*] (127.0.0.1)*",
+            "autoglm report: *lab.json",
+            "autoglm report: *lab.html",
+        ]
+    )
+    # pytest-html got our Layer and Reason columns
+    assert "col-autoglm-reason" in (pytester.path / "ph.html").read_text(encoding="utf-8")
+
+
+def test_two_targets_give_two_reports_each_with_its_environment(pytester, listener, monkeypatch):
+    monkeypatch.setenv("AUTOGLM_TEST_HOST", SECRET_HOST)
+    refused = free_port()
+    write(pytester, "a.yaml", inventory("alpha", listener.port, refused))
+    write(pytester, "b.yaml", inventory("beta", listener.port, refused).replace("name: web", "name: www"))
+    result = pytester.runpytest("--autoglm-target", "a.yaml", "--autoglm-target", "b.yaml", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    reports = pytester.path / "reports"
+    assert sorted(p.name for p in reports.iterdir()) == ["alpha.html", "alpha.json", "beta.html", "beta.json"]
+    for env, other, failing in (("alpha", "beta", "web"), ("beta", "alpha", "www")):
+        text = (reports / f"{env}.html").read_text(encoding="utf-8")
+        page = parse(text)
+        ids = [words(tr.find("td", "id")) for tr in page.find("section", id="results").find("tbody").find_all("tr")]
+        assert len(ids) == 3 and all(i.split("[", 1)[1].startswith(f"{env}:") for i in ids), ids
+        assert f"{other}:" not in text and f"{other}.json" not in text
+        assert f"environment {env}" in words(page.find("header"))
+        assert {t for t, _ in matrix_of(page)} == {"api", failing}
+        assert SECRET_HOST not in text
+    result.stdout.fnmatch_lines(["*= autoglm: alpha =*", "web  * tcp FAIL*", "*= autoglm: beta =*", "www  * tcp FAIL*"])
+    assert SECRET_HOST not in result.stdout.str()
+
+
+def test_no_reports_and_no_summary_for_collect_only(pytester, listener):
+    write(
+        pytester,
+        "c.yaml",
+        f"version: 1\ntargets:\n  - name: a\n    host: 127.0.0.1\n    tcp: {{open: [{listener.port}]}}\n",
+    )
+    result = pytester.runpytest("--autoglm-target", "c.yaml", "--collect-only", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    assert not (pytester.path / "reports").exists()
+    assert "autoglm: c" not in result.stdout.str()
