@@ -40,6 +40,10 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 200_000
 #: Bound on the size of one inventory file.
 MAX_FILE_BYTES = 20 * 1024 * 1024
+#: Bound on nesting (a deeper document would exhaust Python's recursion limit).
+MAX_DEPTH = 100
+#: Characters YAML refuses (the reader's own set), to place the error at line:col.
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,8 @@ def read_text(path: Path, *, named_at: Mark | None = None) -> str:
     name = display_name(path)
     where: dict[str, Any] = {"file": named_at.file, "line": named_at.line, "col": named_at.col} if named_at else {}
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:  # bounded: an include of /dev/zero must not eat memory
+            data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise InventoryError(f"file not found: {name}; check the path (relative paths are relative to the file that names them)", **(where or {"file": name})) from None
     except IsADirectoryError:
@@ -124,7 +129,16 @@ def parse_yaml(text: str, file: str) -> LocatedDict:
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise InventoryError(f"invalid YAML: {problem}", file=file, line=line, col=col) from None
     except yaml.YAMLError as exc:  # ReaderError (control characters) and friends
-        raise InventoryError(f"invalid YAML: {exc}", file=file) from None
+        bad = _NON_PRINTABLE.search(text)
+        if bad is None:
+            raise InventoryError(f"invalid YAML: {exc}".splitlines()[0], file=file, line=1, col=1) from None
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise InventoryError(
+            f"invalid YAML: control character U+{ord(bad.group()):04X} is not allowed; remove it", file=file, line=line, col=col
+        ) from None
+    except RecursionError:  # the pure-Python composer on absurdly deep nesting
+        raise InventoryError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", file=file, line=1, col=1) from None
     finally:
         loader.dispose()
     if node is None:
@@ -148,6 +162,7 @@ class _Converter:
         self.file = file
         self.visited = 0
         self.active: set[int] = set()
+        self.depth = 0
         self.constructor = yaml.SafeLoader("")
 
     def error(self, node: Node, message: str) -> InventoryError:
@@ -160,7 +175,10 @@ class _Converter:
             raise self.error(node, f"document expands to more than {MAX_NODES} values (aliases?); simplify it")
         if id(node) in self.active:
             raise self.error(node, "recursive alias: a value refers to itself")
+        if self.depth >= MAX_DEPTH:
+            raise self.error(node, f"nested more than {MAX_DEPTH} levels deep; an inventory is much flatter")
         self.active.add(id(node))
+        self.depth += 1
         try:
             if isinstance(node, ScalarNode):
                 return self._scalar(node)
@@ -170,6 +188,7 @@ class _Converter:
                 return self._mapping(node)
             raise self.error(node, "unsupported YAML node")
         finally:
+            self.depth -= 1
             self.active.discard(id(node))
 
     def _scalar(self, node: ScalarNode) -> Any:
@@ -177,7 +196,12 @@ class _Converter:
             return node.value
         if node.tag not in _PLAIN_SCALAR_TAGS:
             raise self.error(node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag")
-        return self.constructor.construct_object(node, deep=True)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError):  # `!!int abc`, `!!bool maybe`
+            kind = node.tag.rsplit(":", 1)[-1]
+            shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+            raise self.error(node, f"{shown!r} is not a valid {kind}; fix the value (or remove its !!{kind} tag)") from None
 
     def _sequence(self, node: SequenceNode) -> LocatedList:
         if node.tag != _SEQ_TAG:
@@ -251,9 +275,11 @@ def _load_with_includes(path: Path, chain: tuple[Path, ...], named_at: Mark | No
             col=include_mark.col,
             path="include",
         )
+    if not entries:  # `include: []`
+        return data
     merged: LocatedDict | None = None
     for entry, mark in entries:
-        if not isinstance(entry, str) or not entry.strip():
+        if not isinstance(entry, str) or not entry.strip() or "\0" in entry:
             raise InventoryError("include entries must be file names", file=name, line=mark.line, col=mark.col, path="include")
         target = (path.parent / entry).resolve()
         if target in (*chain, path):

@@ -112,7 +112,18 @@ def _http_url(value: object) -> str:
         raise ValueError(f"invalid URL {value!r}: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"invalid URL {value!r}: expected http://host/... or https://host/...")
+    _check_url_port(url, value, "URL")
     return value
+
+
+def _check_url_port(url: httpx.URL, value: str, what: str) -> None:
+    """httpx accepts any port number and hosts such as 'a%20b'; a connection needs a real host and 1..65535."""
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ValueError(f"invalid {what} {value!r}: port {url.port} is out of range 1..65535")
+    try:
+        _host(url.raw_host.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"invalid {what} {value!r}: {url.host!r} is not a valid host name or IP address") from None
 
 
 HttpUrl = Annotated[str, BeforeValidator(_http_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})]
@@ -127,6 +138,7 @@ def _proxy_url(value: object) -> str:
         raise ValueError(f"invalid proxy URL {value!r}: {exc}") from None
     if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
         raise ValueError(f"invalid proxy URL {value!r}: expected http://host:port (or https://, socks5://)")
+    _check_url_port(url, value, "proxy URL")
     return value
 
 
@@ -144,6 +156,7 @@ def _origin(value: object) -> str:
         raise ValueError(f"invalid origin {value!r}: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host or url.raw_path not in (b"", b"/") or url.query or url.fragment:
         raise ValueError(f"invalid origin {value!r}: expected scheme://host[:port] with no path, or 'null'")
+    _check_url_port(url, value, "origin")
     return value.rstrip("/")
 
 

@@ -28,6 +28,8 @@ CORS_MISCONFIGURATIONS = (
     "wildcard_credentials",
     "vary_origin",
 )
+#: DNS record types whose lookup failure means a connection to the name cannot be made.
+ADDRESS_RECORD_TYPES = frozenset({"A", "AAAA", "CNAME"})
 #: Misconfigurations reported with warning severity whatever the target's severity.
 WARNING_MISCONFIGURATIONS = frozenset({"vary_origin"})
 
@@ -161,13 +163,14 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
         out.append(check)
         return check
 
-    dns_ids: tuple[str, ...] = ()
+    dns_ids: dict[str, str] = {}
     if target.dns is not None:
-        dns_ids = tuple(
-            add(Layer.DNS, rdtype, DnsCheckSpec(rdtype, exp.mode, exp.values, target.dns.consistent)).id
+        dns_ids = {
+            rdtype: add(Layer.DNS, rdtype, DnsCheckSpec(rdtype, exp.mode, exp.values, target.dns.consistent)).id
             for rdtype, exp in target.dns.expectations()
-        )
-    name_deps = dns_ids if is_name(target.host) else ()
+        }
+    # Only the lookups a connection makes can block it (spec: a failing MX/TXT expectation blocks nothing).
+    name_deps = tuple(i for t, i in dns_ids.items() if t in ADDRESS_RECORD_TYPES) if is_name(target.host) else ()
 
     open_by_port: dict[int, str] = {}
     if target.tcp is not None:

@@ -50,6 +50,8 @@ def load_inventory(path: str | os.PathLike[str], environ: Mapping[str, str] | No
     """Load and validate one inventory file; raise :class:`InventoryError` on any bad input."""
     file = Path(path)
     tree = load_tree(file)
+    for key in [k for k in tree if k.startswith("x-")]:  # a place for YAML anchors, as in compose files
+        del tree[key]
     tree, redactor = interpolate(tree, os.environ if environ is None else environ)
     _resolve_paths(tree)
     _check_duplicate_targets(tree)
@@ -69,32 +71,39 @@ def load_inventory(path: str | os.PathLike[str], environ: Mapping[str, str] | No
 
 
 def _walk_paths(value: Any, key: str | None, mark: Mark | None) -> None:
+    """``key`` is the path of ``value`` in the tree (``targets[0].tls``), for messages."""
     if isinstance(value, LocatedDict):
         for k in list(value):
+            path = f"{key}.{k}" if key else k
             if k in _PATH_KEYS and isinstance(value[k], str):
-                value[k] = _resolve_file(value[k], value.value_marks[k], k)
+                value[k] = _resolve_file(value[k], value.value_marks[k], path)
             else:
-                _walk_paths(value[k], k, value.value_marks[k])
+                _walk_paths(value[k], path, value.value_marks[k])
     elif isinstance(value, LocatedList):
-        for item, item_mark in zip(value, value.item_marks, strict=True):
-            _walk_paths(item, key, item_mark)
+        for i, (item, item_mark) in enumerate(zip(value, value.item_marks, strict=True)):
+            _walk_paths(item, f"{key}[{i}]", item_mark)
 
 
 def _resolve_paths(tree: LocatedDict) -> None:
     _walk_paths(tree, None, None)
 
 
-def _resolve_file(text: str, mark: Mark, key: str) -> str:
-    candidate = Path(text).expanduser()
-    if not candidate.is_absolute():
-        candidate = Path(mark.file).resolve().parent / candidate
-    if not candidate.is_file():
+def _resolve_file(text: str, mark: Mark, path: str) -> str:
+    key = path.rsplit(".", 1)[-1]
+    try:
+        candidate = Path(text).expanduser()
+        if not candidate.is_absolute():
+            candidate = Path(mark.file).resolve().parent / candidate
+        found = candidate.is_file()
+    except (OSError, RuntimeError, ValueError):  # unknown ~user, name too long, NUL byte
+        candidate, found = Path(text), False
+    if not found:
         raise InventoryError(
             f"{key} file not found: {text} (looked for {display_name(candidate)}); paths are relative to the file that names them",
             file=mark.file,
             line=mark.line,
             col=mark.col,
-            path=key,
+            path=path,
         )
     return str(candidate)
 
@@ -216,9 +225,13 @@ def _describe(err: Mapping[str, Any]) -> str:
         return f"expected {ctx.get('expected', 'one of the allowed values')}, got {shown}"
     if kind == "string_pattern_mismatch":
         return f"{shown} is not allowed here: it must match {ctx.get('pattern')}"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"{err['msg'].lower()}, got {shown}"
-    if kind in ("too_short", "too_long", "string_too_long", "string_too_short"):
+    bounds = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"must be {bounds[kind]} {limit}, got {shown}"
+    if kind == "too_short":
+        return "needs at least one entry" if ctx.get("min_length") == 1 else f"needs at least {ctx.get('min_length')} entries"
+    if kind in ("too_long", "string_too_long", "string_too_short"):
         return f"{err['msg'].lower()}"
     return f"{err['msg']}, got {shown}"
 

@@ -20,7 +20,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '250ms', '5s' or '1m', got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int with hundreds of digits
+            raise ValueError(f"duration is longer than {MAX_DURATION_S:.0f}s; use a shorter value") from None
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
