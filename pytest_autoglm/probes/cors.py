@@ -212,6 +212,8 @@ def _judge_preflight(ex: _Exchange, origin: str, method: str, unsafe: list[str],
     ok_status = 200 <= status <= 299
     if not any(k.lower().startswith("access-control-allow-") for k in ex.hop.headers):
         msg = f"the preflight (OPTIONS) answered {status} without any CORS headers"
+        if ok_status:  # the usual answer to an origin outside the policy: that origin is the cause
+            return _Judgement(False, f"{msg}: the origin is not in the server's CORS policy", Reason.NOT_ALLOWED)
         return _Judgement(False, msg, Reason.PREFLIGHT, transient=status >= 500)
     check = _cors_check(ex, origin, credentials)
     if not check.allowed:

@@ -272,3 +272,10 @@ def test_secrets_in_the_url_are_redacted(cors: UvicornServer) -> None:
     )
     assert verdict.reason is Reason.NOT_ALLOWED
     assert SECRET_TOKEN not in repr(verdict) and "***" in verdict.message
+
+
+def test_a_2xx_preflight_without_cors_headers_means_the_origin_is_not_allowed(cors: UvicornServer) -> None:
+    """Servers answer an origin outside their policy with a bare 2xx: the origin is the cause, not the preflight."""
+    verdict = origin_check(cors.url("/hand"), methods=("PUT",))
+    assert (verdict.layer, verdict.reason) == (Layer.CORS, Reason.NOT_ALLOWED)
+    assert "not in the server's CORS policy" in verdict.message
