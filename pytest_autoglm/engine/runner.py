@@ -76,7 +76,7 @@ class Engine:
         # loop-side state (touched only from the loop thread)
         self._tasks: dict[str, asyncio.Task[CheckResult]] = {}
         self._checks: dict[str, Check] = {}
-        self._addresses: dict[tuple[Any, ...], asyncio.Task[tuple[tuple[str, ...], Verdict | None]]] = {}
+        self._addresses: dict[tuple[Any, ...], asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]]] = {}
         self._slots: asyncio.Semaphore | None = None
         self._tls_slots: asyncio.Semaphore | None = None
 
@@ -236,9 +236,9 @@ class Engine:
         if host is None:  # through a proxy: connect by name
             addresses: tuple[str | None, ...] = (None,)
         else:
-            found, failure = await self._resolve(check, host)
+            found, failure, attempts = await self._resolve(check, host)
             if failure is not None:
-                return _final(failure, 1)
+                return _final(failure, attempts)
             addresses = found
 
         async def one(address: str | None) -> tuple[Verdict, int]:
@@ -251,21 +251,22 @@ class Engine:
         outcomes = await asyncio.gather(*(one(a) for a in addresses))
         return _combine(addresses, outcomes)
 
-    async def _resolve(self, check: Check, host: str) -> tuple[tuple[str, ...], Verdict | None]:
+    async def _resolve(self, check: Check, host: str) -> tuple[tuple[str, ...], Verdict | None, int]:
+        """The addresses to check, shared by every check of the same host and settings (one lookup)."""
         key = (host.lower(), check.resolvers, check.timeout, check.retries)
         task = self._addresses.get(key)
         if task is None:
 
-            async def resolve() -> tuple[tuple[str, ...], Verdict | None]:
-                last: tuple[tuple[str, ...], Verdict | None] = ((), None)
+            async def resolve() -> tuple[tuple[str, ...], Verdict | None, int]:
+                found: tuple[str, ...] = ()
 
                 async def attempt() -> Verdict:
-                    nonlocal last
-                    last = await dispatch.resolve(host, check)
-                    return last[1] or Verdict.ok()
+                    nonlocal found
+                    found, failure = await dispatch.resolve(host, check)
+                    return failure or Verdict.ok()
 
-                await with_retries(attempt, retries=check.retries, backoff=check.backoff)
-                return last
+                verdict, attempts = await with_retries(attempt, retries=check.retries, backoff=check.backoff)
+                return found, (None if verdict.passed else verdict), attempts
 
             task = asyncio.ensure_future(resolve())
             self._addresses[key] = task
@@ -281,20 +282,19 @@ def _final(verdict: Verdict, attempts: int) -> CheckResult:
 
 
 def _combine(addresses: Sequence[str | None], outcomes: Sequence[tuple[Verdict, int]]) -> CheckResult:
-    """An expectation holds only if it holds on every address; the first address that broke it is named."""
-    for address, (verdict, attempts) in zip(addresses, outcomes, strict=True):
-        if not verdict.passed:
-            result = _final(verdict, attempts)
-            if len(addresses) > 1:
-                details = dict(result.details)
-                details["addresses"] = {str(a): ("passed" if v.passed else str(v.reason)) for a, (v, _) in zip(addresses, outcomes, strict=True)}
-                result = CheckResult(result.outcome, result.layer, result.reason, result.message, result.address or address, result.attempts, 0.0, details)
-            elif result.address is None:
-                result = CheckResult(result.outcome, result.layer, result.reason, result.message, address, result.attempts, 0.0, result.details)
-            return result
-    attempts = max(n for _, n in outcomes)
-    if len(addresses) == 1:
-        verdict = outcomes[0][0]
-        return CheckResult(Outcome.PASSED, None, None, verdict.message, addresses[0], attempts, 0.0, verdict.details)
-    details = {"addresses": {str(a): v.details for a, (v, _) in zip(addresses, outcomes, strict=True)}}
-    return CheckResult(Outcome.PASSED, None, None, f"held on {len(addresses)} addresses", None, attempts, 0.0, details)
+    """An expectation holds only if it holds on every address; the first address that broke it is named.
+
+    With several addresses, ``details`` are those of the address named (the first failing one, else
+    the first) plus ``addresses``: each address's outcome and reason, in one shape either way.
+    """
+    named = next((i for i, (v, _) in enumerate(outcomes) if not v.passed), 0)
+    verdict, attempts = outcomes[named]
+    address = addresses[named]
+    result = _final(verdict, attempts if not verdict.passed else max(n for _, n in outcomes))
+    details = dict(result.details)
+    if len(addresses) > 1:
+        details["addresses"] = {
+            str(a): {"outcome": "passed" if v.passed else "failed", "reason": None if v.passed else str(v.reason)}
+            for a, (v, _) in zip(addresses, outcomes, strict=True)
+        }
+    return CheckResult(result.outcome, result.layer, result.reason, result.message, result.address or address, result.attempts, 0.0, details)

@@ -171,14 +171,14 @@ def _status(value: object) -> Any:
 
 
 Status = Annotated[
-    int | list[int] | str,
+    Any,
     BeforeValidator(_status),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "integer", "minimum": 100, "maximum": 599},
-                {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}},
-                {"type": "string", "pattern": "^[1-5]xx$"},
+                {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 100, "maximum": 599}, {"type": "string", "pattern": "^([1-5]xx|[1-5][0-9][0-9])$"}]}},
+                {"type": "string", "pattern": "^([1-5][xX][xX]|[1-5][0-9][0-9])$"},
             ]
         }
     ),
@@ -333,10 +333,20 @@ class CorsCheck(_Model):
         return self
 
 
+def _positive_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("the timeout must be greater than zero, e.g. '2s'")
+    return seconds
+
+
+PositiveDuration = Annotated[float, BeforeValidator(_positive_duration), WithJsonSchema(Duration.__metadata__[-1].json_schema)]  # type: ignore[attr-defined]
+
+
 class Settings(_Model):
     """The keys of ``defaults:`` that every target may override."""
 
-    timeout: Duration | None = None
+    timeout: PositiveDuration | None = None
     retries: int | None = Field(default=None, ge=0, le=20)
     backoff: Duration | None = None
     resolvers: list[Resolver] | None = Field(default=None, min_length=1)

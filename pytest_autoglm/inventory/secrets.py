@@ -1,7 +1,10 @@
 """``${VAR}`` and ``${secrets.key}`` interpolation, and the Redactor every output uses.
 
-Every value that came from the environment or from ``secrets:`` is a secret:
-the Redactor replaces it with ``***`` in messages, reports, logs and tracebacks.
+Every value declared under ``secrets:`` is a secret, and so is every value a
+``${VAR}`` brought in from the environment that is at least
+:data:`MIN_ENV_SECRET_LENGTH` characters long (masking a ``${RETRIES}`` of ``1``
+would turn every digit 1 of every message into ``***``). The Redactor replaces
+secrets with ``***`` in messages, reports, logs and tracebacks.
 ``$${`` writes a literal ``${``.
 """
 
@@ -17,6 +20,8 @@ from pytest_autoglm.inventory.loader import LocatedDict, LocatedList, Mark
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MASK = "***"
+#: Shorter values substituted from the environment (ports, counts, flags) are not masked.
+MIN_ENV_SECRET_LENGTH = 6
 
 
 class Redactor:
@@ -69,7 +74,8 @@ def interpolate(tree: LocatedDict, environ: Mapping[str, str]) -> tuple[LocatedD
     for key in list(tree):
         if key != "secrets":
             tree[key] = _walk(tree[key], tree.value_marks[key], environ, secrets, used, key)
-    return tree, Redactor([*used, *secrets.values()])
+    env_secrets = [value for value in used if len(value) >= MIN_ENV_SECRET_LENGTH]
+    return tree, Redactor([*env_secrets, *secrets.values()])
 
 
 def _walk(value: Any, mark: Mark, environ: Mapping[str, str], secrets: Mapping[str, str], used: set[str], path: str) -> Any:

@@ -24,8 +24,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if state is None or not state.slots:
         return
     inventories = [str(slot.path.resolve()) for slot in state.slots]
-    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
-    config.args = [*config.args, *inventories] if explicit else inventories
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = inventories
+        return
+    named = {str((config.invocation_params.dir / arg.split("::")[0]).resolve()) for arg in config.args}
+    config.args = [*config.args, *(path for path in inventories if path not in named)]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> InventoryFile | None:

@@ -6,7 +6,7 @@ target that has a ``tls`` section; several kind markers require all sections.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -29,8 +29,8 @@ class TargetInfo:
     name: str
     host: str
     tags: tuple[str, ...]
-    model: Target
-    inventory: LoadedInventory
+    model: Target = field(repr=False)  # may hold interpolated secrets: never in -l/-vv output
+    inventory: LoadedInventory = field(repr=False)
 
     def __str__(self) -> str:
         return f"{self.environment}:{self.name}"
@@ -71,7 +71,12 @@ class Prober:
         return self._engine.run(self._engine.check_now(check))
 
     def dns(self, target: TargetInfo, rdtype: str = "A", expect: str | list[str] = "present") -> CheckResult:
-        mode, values = ("equal", tuple(expect)) if isinstance(expect, list) else (expect, ())
+        if isinstance(expect, list):
+            mode, values = "equal", tuple(expect)
+        elif expect in ("present", "absent"):
+            mode, values = expect, ()
+        else:
+            mode, values = "equal", (expect,)
         return self.run(self._check(target, Layer.DNS, rdtype, DnsCheckSpec(rdtype, mode, values, False)))
 
     def tcp(self, target: TargetInfo, port: int, expect: str = "open") -> CheckResult:

@@ -112,8 +112,8 @@ def read_options(config: pytest.Config) -> Options:
             raise pytest.UsageError(f"{where}: expected 'critical' or 'warning', got {text!r}")
         fail_on = text
 
-    text, _ = _raw(config, "report_dir")
+    text, where = _raw(config, "report_dir")
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
-    if not report_dir.is_absolute():
-        report_dir = Path.cwd() / report_dir
+    if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
+        report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
     return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on)

@@ -8,6 +8,7 @@ import pytest
 
 from pytest_autoglm.plugin.collect import CheckItem, result_key
 from pytest_autoglm.plugin.state import get_state
+from pytest_autoglm.reporting.diagnosis import render_diagnosis
 
 #: The attribute carrying a result across xdist (builtin types only: pytest serializes report.__dict__).
 REPORT_ATTR = "autoglm"
@@ -33,6 +34,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if result is None or (report.when != "call" and not report.failed):
         return report
     check = item.check
+    if report.when == "setup" and report.failed:
+        report.longrepr = render_diagnosis(check, result, item.redactor)
     facts = {
         "id": check.id,
         "environment": check.environment,

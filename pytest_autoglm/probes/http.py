@@ -284,7 +284,11 @@ def _ssl_context(
 
     ``_stamp`` (file mtimes) makes an edited file produce a new context.
     """
-    ctx = httpx.create_ssl_context(verify=verify)
+    # The operating system's trust store (as the tls probe uses), not certifi's: both layers must agree.
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
     if verify and ca_bundle:
         try:
             ctx.load_verify_locations(cafile=ca_bundle)

@@ -71,7 +71,7 @@ class Reason(StrEnum):
     CREDENTIALS = "credentials"
     PREFLIGHT = "preflight"
     VARY_MISSING = "vary_missing"  # extension: the allowed origin varies and Vary: Origin is missing
-    # extensions of this implementation (documented in docs/reason-codes.md)
+    # extensions of this implementation (documented in docs/reports.md)
     SETUP = "setup"  # the check could not be carried out locally (outcome error)
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from pytest_autoglm.reporting.json_report import write_atomically
 
 #: The matrix columns, in the order an engineer troubleshoots.
 LAYERS = ("dns", "tcp", "tls", "http", "cors")
@@ -446,16 +446,7 @@ def render_html(document: Mapping[str, Any]) -> str:
 
 def write_html(path: Path, document: Mapping[str, Any]) -> None:
     """Render and write atomically, beside the JSON of the same document."""
-    text = render_html(document)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, render_html(document))
 
 
 # ----------------------------------------------------------------------------- pytest-html's --html: extra columns

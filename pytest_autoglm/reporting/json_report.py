@@ -58,13 +58,17 @@ def build_document(
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
-    """Write atomically, so a reader (or a crash) never sees half a report."""
+    write_atomically(path, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename, so a reader (or a crash) never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, ensure_ascii=False, default=str)
-            handle.write("\n")
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

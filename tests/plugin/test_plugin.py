@@ -275,4 +275,7 @@ def test_every_resolved_address_is_checked_and_the_broken_one_named(pytester):
     entry = report(pytester, "dual")["results"][0]
     assert (entry["reason"], entry["address"]) == ("refused", "::1")
     assert "::1" in entry["message"]
-    assert entry["details"]["addresses"] == {"127.0.0.1": "passed", "::1": "refused"}
+    assert entry["details"]["addresses"] == {
+        "127.0.0.1": {"outcome": "passed", "reason": None},
+        "::1": {"outcome": "failed", "reason": "refused"},
+    }

@@ -80,7 +80,10 @@ def test_an_expectation_holds_only_if_it_holds_on_every_address():
     bad = (Verdict.fail(Layer.TCP, Reason.REFUSED, "::1 port 80: refused", address="::1"), 3)
     result = _combine(["127.0.0.1", "::1"], [ok, bad])
     assert (result.outcome, result.reason, result.address, result.attempts) == (Outcome.FAILED, Reason.REFUSED, "::1", 3)
-    assert result.details["addresses"] == {"127.0.0.1": "passed", "::1": "refused"}
+    assert result.details["addresses"] == {
+        "127.0.0.1": {"outcome": "passed", "reason": None},
+        "::1": {"outcome": "failed", "reason": "refused"},
+    }
     assert "(3 attempts)" in result.message
     both = _combine(["127.0.0.1", "::1"], [ok, ok])
     assert both.outcome is Outcome.PASSED
