@@ -4,6 +4,7 @@ pytest_plugins = [
     "pytest_autoglm.plugin.options",
     "pytest_autoglm.plugin.configure",
     "pytest_autoglm.plugin.collect",
+    "pytest_autoglm.plugin.xdist",
     "pytest_autoglm.plugin.outcomes",
     "pytest_autoglm.plugin.fixtures",
     "pytest_autoglm.reporting.sink",

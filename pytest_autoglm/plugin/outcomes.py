@@ -8,6 +8,7 @@ import pytest
 
 from pytest_autoglm.plugin.collect import CheckItem, result_key
 from pytest_autoglm.plugin.state import get_state
+from pytest_autoglm.plugin.xdist import my_share
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
 
 #: The attribute carrying a result across xdist (builtin types only: pytest serializes report.__dict__).
@@ -19,7 +20,12 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     """Start the probes of every selected item before pytest walks them one by one."""
     state = get_state(session.config)
     if state is not None and not session.config.option.collectonly:
-        checks = [item.check for item in session.items if isinstance(item, CheckItem)]
+        share = my_share(session.config, [item.nodeid for item in session.items])
+        checks = [
+            item.check
+            for index, item in enumerate(session.items)
+            if isinstance(item, CheckItem) and (share is None or index in share)
+        ]
         if checks:
             state.engine.schedule(checks)
     return (yield)

@@ -279,3 +279,26 @@ def test_every_resolved_address_is_checked_and_the_broken_one_named(pytester):
         "127.0.0.1": {"outcome": "passed", "reason": None},
         "::1": {"outcome": "failed", "reason": "refused"},
     }
+
+
+def test_xdist_workers_probe_only_their_share(pytester, zone_server):
+    """Each check runs once under -n 2: one target's checks go to one worker, which prefetches only them."""
+    with tcp_listener() as counted:
+        lines = ["version: 1", "defaults: {timeout: 1s, retries: 0}", "targets:"]
+        for i in range(6):
+            lines += [f"  - name: t{i}", "    host: 127.0.0.1", f"    tcp: {{open: [{counted.port}]}}"]
+        write(pytester, "share.yaml", "\n".join(lines) + "\n")
+        result = pytester.runpytest_subprocess("--autoglm-target", "share.yaml", "-n", "2")
+        result.assert_outcomes(passed=6)
+        deadline = time.monotonic() + 2
+        while counted.accepted < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counted.accepted == 6
+
+
+def test_partition_keeps_a_target_together():
+    from pytest_autoglm.plugin.xdist import partition
+
+    ids = ["p.yaml::dns[e:a:A]", "p.yaml::tcp[e:a:443/open]", "p.yaml::dns[e:b:A]", "t.py::test_x", "p.yaml::tls[e:a:443]"]
+    workers = partition(ids, 2)
+    assert workers[0] == workers[1] == workers[4] != workers[2]
