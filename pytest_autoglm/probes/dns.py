@@ -34,6 +34,7 @@ import dns.exception
 import dns.inet
 import dns.message
 import dns.name
+import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
@@ -139,7 +140,9 @@ def _extract(response: dns.message.Message, qname: dns.name.Name, rdtype: str) -
     return [], chain
 
 
-def _from_response(resolver: str, response: dns.message.Message, qname: dns.name.Name, rdtype: str, used_tcp: bool) -> DnsAnswer:
+def _from_response(
+    resolver: str, response: dns.message.Message, qname: dns.name.Name, rdtype: str, used_tcp: bool
+) -> DnsAnswer:
     rcode = response.rcode()
     if rcode == dns.rcode.NXDOMAIN:
         return DnsAnswer(resolver, (), Reason.NXDOMAIN, "NXDOMAIN (the name does not exist)", used_tcp)
@@ -157,14 +160,27 @@ def _from_response(resolver: str, response: dns.message.Message, qname: dns.name
     return DnsAnswer(resolver, unique, None, _fmt_set(unique), used_tcp)
 
 
+def _root_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in the chain (httpx wraps the OSError that matters)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _error_answer(resolver: str, exc: BaseException, timeout: float) -> DnsAnswer:
     """Map an exception of one exchange to an answer (see the module docstring)."""
     if isinstance(exc, (TimeoutError, dns.exception.Timeout, httpx.TimeoutException)):
         return DnsAnswer(resolver, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
-    if isinstance(exc, ConnectionRefusedError) or (isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower()):
+    if _root_cause(exc, ConnectionRefusedError) is not None:
         return DnsAnswer(resolver, (), Reason.REFUSED, "connection refused (nothing listens on the resolver's port)")
-    if isinstance(exc, ssl.SSLError):
-        return DnsAnswer(resolver, (), Reason.SERVFAIL, f"TLS with the resolver failed: {exc}")
+    tls_error = _root_cause(exc, ssl.SSLError)
+    if tls_error is not None:
+        return DnsAnswer(resolver, (), Reason.SERVFAIL, f"TLS with the resolver failed: {tls_error}")
     detail = str(exc) or type(exc).__name__
     return DnsAnswer(resolver, (), Reason.SERVFAIL, f"resolver error: {type(exc).__name__}: {detail}")
 
@@ -190,19 +206,40 @@ async def _exchange(
     if spec.kind == "tcp":
         return await dns.asyncquery.tcp(q, spec.host, timeout=timeout, port=spec.port), True
     if spec.kind == "tls":
-        where = _ip_literal(spec.host) or await _first_address(spec.host)
-        response = await dns.asyncquery.tls(
-            q,
-            where,
-            timeout=timeout,
-            port=spec.port,
-            ssl_context=ssl_context,
-            server_hostname=spec.host,
-        )
-        return response, True
+        return await _dot(q, spec, timeout, ssl_context), True
     if spec.kind == "https":
         return await _doh(q, spec, timeout, ssl_context), True
     raise ValueError(f"unknown resolver kind {spec.kind!r}")
+
+
+@functools.cache
+def _default_context(protocol: str) -> ssl.SSLContext:
+    """The system trust store, built once (in a worker thread: loading it would stall the loop)."""
+    if protocol == "dot":
+        return dns.query.make_ssl_context(True, True, ["dot"])
+    return ssl.create_default_context()
+
+
+async def _dot(
+    q: dns.message.Message, spec: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None
+) -> dns.message.Message:
+    """DNS over TLS (RFC 7858) on a connection we own, so it is closed when we are done.
+
+    dnspython's own ``tls()`` only starts the TLS close; when the event loop ends
+    right after (``asyncio.run`` per attempt) or the query is cancelled by our
+    deadline, the socket would leak. Aborting the transport closes it at once.
+    """
+    assert spec.host is not None and spec.port is not None
+    where = _ip_literal(spec.host) or await _first_address(spec.host)
+    context = ssl_context if ssl_context is not None else await asyncio.to_thread(_default_context, "dot")
+    backend = dns.asyncbackend.get_backend("asyncio")
+    af = dns.inet.af_for_address(where)
+    sock = await backend.make_socket(af, socket.SOCK_STREAM, 0, None, (where, spec.port), timeout, context, spec.host)
+    try:
+        return await dns.asyncquery.tls(q, where, timeout=timeout, port=spec.port, sock=sock, backend=backend)
+    finally:
+        sock.writer.transport.abort()  # type: ignore[attr-defined]
+        await asyncio.sleep(0)  # let the loop run the close it scheduled
 
 
 async def _first_address(host: str) -> str:
@@ -211,18 +248,34 @@ async def _first_address(host: str) -> str:
     return str(infos[0][4][0])
 
 
-async def _doh(q: dns.message.Message, spec: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None) -> dns.message.Message:
+def _doh_client(verify: ssl.SSLContext) -> httpx.AsyncClient:
+    """Made in a worker thread: the first client (and first connection) import a lot, which would stall the loop."""
+    import anyio._backends._asyncio  # noqa: F401  (imported by httpcore on first connect otherwise)
+
+    return httpx.AsyncClient(verify=verify, trust_env=False)
+
+
+async def _doh(
+    q: dns.message.Message, spec: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None
+) -> dns.message.Message:
     """DNS over HTTPS (RFC 8484, POST) with httpx.
 
     dnspython 2.9's own DoH needs ``httpx2``, which this project does not
     depend on; httpx is already a dependency and the protocol is one POST.
     """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     q.id = 0  # RFC 8484 4.1: id 0 for cache friendliness
     wire = q.to_wire()
     headers = {"content-type": "application/dns-message", "accept": "application/dns-message"}
-    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-    async with httpx.AsyncClient(verify=verify, trust_env=False, timeout=timeout) as client:
-        async with client.stream("POST", spec.url or "", content=wire, headers=headers) as reply:
+    verify = ssl_context if ssl_context is not None else await asyncio.to_thread(_default_context, "doh")
+    client = await asyncio.to_thread(_doh_client, verify)
+    left = max(timeout - (loop.time() - started), 0.001)
+    async with client:
+        # httpx's own connect timeout fires before our deadline: cancelling httpx in
+        # the middle of a TLS handshake leaks the socket, its own timeout does not.
+        limits = httpx.Timeout(left, connect=left * 0.45)
+        async with client.stream("POST", spec.url or "", content=wire, headers=headers, timeout=limits) as reply:
             if reply.status_code != 200:
                 raise dns.exception.DNSException(f"DoH server answered HTTP {reply.status_code}")
             body = b""
@@ -255,12 +308,16 @@ async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: f
         spec = ResolverSpec("udp", address, port, None, "system")
         answer = await query(name, rdtype, spec, share)
         where = f"{address}" if port == 53 else f"{address}:{port}"
-        answer = DnsAnswer("system", answer.records, answer.reason, f"{answer.message} (nameserver {where})", answer.used_tcp)
+        answer = DnsAnswer(
+            "system", answer.records, answer.reason, f"{answer.message} (nameserver {where})", answer.used_tcp
+        )
         if answer.reason not in _NOT_RESOLVING:
             return answer
         last = answer
     if last is None or last.reason is Reason.TIMEOUT:
-        return DnsAnswer("system", (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)} from {len(servers)} nameserver(s)")
+        return DnsAnswer(
+            "system", (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)} from {len(servers)} nameserver(s)"
+        )
     return last
 
 
@@ -277,7 +334,7 @@ async def query(
     try:
         qname = _qname(name, rdtype)
         dns.rdatatype.from_text(rdtype)
-    except Exception as exc:  # a name or type that cannot go on the wire
+    except Exception as exc:  # noqa: BLE001  a name or type that cannot go on the wire
         return DnsAnswer(resolver.text, (), Reason.SETUP, f"cannot ask for {name!r} {rdtype}: {exc}")
     if resolver.kind == "system":
         return await _query_system(name, qname, rdtype, timeout)
@@ -285,7 +342,7 @@ async def query(
     try:
         async with asyncio.timeout(timeout):
             response, used_tcp = await _exchange(q, resolver, timeout, ssl_context)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  probes never raise for a verdict
         return _error_answer(resolver.text, exc, timeout)
     return _from_response(resolver.text, response, qname, rdtype, used_tcp)
 
@@ -324,7 +381,9 @@ def _judge(mode: str, expected: frozenset[str], answer: DnsAnswer) -> tuple[Reas
     return None
 
 
-def _details(name: str, rdtype: str, mode: str, values: Sequence[str], answers: Sequence[DnsAnswer]) -> dict[str, object]:
+def _details(
+    name: str, rdtype: str, mode: str, values: Sequence[str], answers: Sequence[DnsAnswer]
+) -> dict[str, object]:
     return {
         "name": name,
         "type": rdtype,
@@ -372,13 +431,17 @@ async def check_dns(
         if broken is not None:
             reason, got = broken
             got = got if got.startswith("got ") else f"got {got}"
-            return Verdict.fail(Layer.DNS, reason, f"{subject} via {answer.resolver}: {got}, expected {want}", details=details)
+            return Verdict.fail(
+                Layer.DNS, reason, f"{subject} via {answer.resolver}: {got}, expected {want}", details=details
+            )
 
     if consistent and len(answers) > 1:
         views = {a.resolver: (a.records if a.records else str(a.reason)) for a in answers}
         if len(set(views.values())) > 1:
             said = "; ".join(f"{a.resolver} gave {_got(a)}" for a in answers)
-            return Verdict.fail(Layer.DNS, Reason.INCONSISTENT, f"{subject}: resolvers disagree: {said}", details=details)
+            return Verdict.fail(
+                Layer.DNS, Reason.INCONSISTENT, f"{subject}: resolvers disagree: {said}", details=details
+            )
 
     via = ", ".join(a.resolver for a in answers)
     return Verdict.ok(f"{subject} via {via}: {_got(answers[0])}", details=details)
@@ -417,7 +480,7 @@ async def _getaddrinfo_in_thread(host: str) -> list[tuple]:  # type: ignore[type
     def work() -> None:
         try:
             result, error = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM), None
-        except BaseException as exc:  # delivered to the awaiting coroutine
+        except BaseException as exc:  # noqa: BLE001  delivered to the awaiting coroutine
             result, error = None, exc
         try:
             loop.call_soon_threadsafe(deliver, result, error)
@@ -491,7 +554,8 @@ async def resolve_addresses(
     if addresses:
         return _order_addresses(addresses), None
     reasons = [a.reason, aaaa.reason]
-    failure = next((r for r in (Reason.TIMEOUT, Reason.SERVFAIL, Reason.REFUSED, Reason.SETUP) if r in reasons), None)
+    failure = next((r for r in _NOT_RESOLVING if r in reasons), None)  # a retry may help: say so first
+    reason: Reason
     if failure is not None:
         bad = a if a.reason is failure else aaaa
         kind = "A" if bad is a else "AAAA"

@@ -27,7 +27,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import dns.flags
 import dns.message
@@ -121,14 +121,14 @@ class FakeDnsServer:
             return self.counts["udp"]
 
     def client_ssl_context(self) -> ssl.SSLContext:
-        """A client context that trusts this server's CA (for tls:// and https://)."""
-        ctx = ssl.create_default_context()
+        """A client context that trusts this server's CA only (for tls:// and https://)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and hostname
         self.ca.configure_trust(ctx)
         return ctx
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> FakeDnsServer:
+    def __enter__(self) -> Self:
         try:
             self._bind_udp_tcp()
             if self._want_tls or self._want_doh:
@@ -139,6 +139,7 @@ class FakeDnsServer:
                 self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._server_ctx)
             if self._want_tls:
                 tls_sock = socket.create_server(("127.0.0.1", 0))
+                tls_sock.settimeout(_POLL)
                 self._sockets.append(tls_sock)
                 self.tls_port = tls_sock.getsockname()[1]
                 self._spawn(self._accept_loop, tls_sock, "tls")
@@ -152,15 +153,20 @@ class FakeDnsServer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Stop every thread (they poll the stop event), then close the sockets they used."""
         self._stop.set()
         if self._httpd is not None:
             self._httpd.shutdown()
-            self._httpd.server_close()
+        for _ in range(2):  # the second pass joins connection threads the accept loops started last
+            with self._lock:
+                threads = list(self._threads)
+            for thread in threads:
+                thread.join(_JOIN_TIMEOUT)
         for sock in self._sockets:
             sock.close()
-        for thread in list(self._threads):
-            thread.join(_JOIN_TIMEOUT)
-        alive = [t.name for t in self._threads if t.is_alive()]
+        if self._httpd is not None:
+            self._httpd.server_close()
+        alive = [t.name for t in threads if t.is_alive()]
         assert not alive, f"FakeDnsServer threads did not stop: {alive}"
 
     def _spawn(self, target: Any, *args: Any) -> None:
@@ -210,7 +216,6 @@ class FakeDnsServer:
                     pass
 
     def _accept_loop(self, listener: socket.socket, transport: str) -> None:
-        listener.settimeout(_POLL)
         while not self._stop.is_set():
             try:
                 conn, _ = listener.accept()
@@ -245,9 +250,13 @@ class FakeDnsServer:
 
     def _tls_handshake(self, conn: socket.socket) -> ssl.SSLSocket:
         tls = self._server_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-        tls.settimeout(_JOIN_TIMEOUT)
-        tls.do_handshake()
-        tls.settimeout(_POLL)
+        try:
+            tls.settimeout(_JOIN_TIMEOUT)
+            tls.do_handshake()
+            tls.settimeout(_POLL)
+        except BaseException:
+            tls.close()
+            raise
         return tls
 
     def _recv_exact(self, conn: socket.socket, size: int) -> bytes | None:
@@ -269,12 +278,18 @@ class FakeDnsServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+            timeout = _JOIN_TIMEOUT
+
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                self._answer(self.rfile.read(length))
+                body = self.rfile.read(length)
+                if urllib.parse.urlsplit(self.path).path != "/dns-query":
+                    self.send_error(404)
+                    return
+                self._answer(body)
 
             def do_GET(self) -> None:
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
@@ -283,8 +298,11 @@ class FakeDnsServer:
 
             def _answer(self, wire: bytes) -> None:
                 answer = server.handle(wire, "doh")
-                if answer is None:  # silent: hold the request until the server stops
+                if answer is None and server.mode == "silent":  # hold the request until the server stops
                     server._stop.wait(_JOIN_TIMEOUT)
+                    return
+                if answer is None:
+                    self.send_error(400, "not a DNS query")
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/dns-message")
@@ -292,9 +310,22 @@ class FakeDnsServer:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        httpd.socket = self._server_ctx.wrap_socket(httpd.socket, server_side=True)
+        class TlsHTTPServer(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request: Any, client_address: Any) -> None:
+                """Handshake in the request's own thread, so a stalled client blocks nobody else."""
+                request.settimeout(_JOIN_TIMEOUT)
+                try:
+                    tls = server._server_ctx.wrap_socket(request, server_side=True)
+                except (OSError, ssl.SSLError):
+                    return
+                try:
+                    super().finish_request(tls, client_address)
+                finally:
+                    tls.close()
+
+        httpd = TlsHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd = httpd
         self.doh_port = httpd.server_address[1]
         self._spawn(httpd.serve_forever, _POLL)
@@ -329,15 +360,13 @@ class FakeDnsServer:
         """Answer one query in wire format; None means stay silent."""
         try:
             query = dns.message.from_wire(wire)
-        except Exception:
+        except Exception:  # noqa: BLE001  garbage is ignored, as a real server would
             return None
         question = query.question[0] if query.question else None
         with self._lock:
             self.counts[transport] += 1
             if question is not None:
-                self.questions.append(
-                    (transport, question.name.to_text(), dns.rdatatype.to_text(question.rdtype))
-                )
+                self.questions.append((transport, question.name.to_text(), dns.rdatatype.to_text(question.rdtype)))
         if self.mode == "silent" or question is None:
             return None
         response = dns.message.make_response(query)
@@ -370,4 +399,3 @@ class FakeDnsServer:
                 continue
             response.authority.append(self._soa(name))  # NODATA
             return
-
