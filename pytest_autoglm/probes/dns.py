@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import dns.asyncbackend
 import dns.asyncquery
@@ -289,12 +290,48 @@ async def _doh(
     return response
 
 
+HOSTS_FILE = "/etc/hosts"
+
+
+@functools.lru_cache(maxsize=1)
+def _hosts_table() -> dict[str, tuple[str, ...]]:
+    """Name -> addresses of /etc/hosts (read once per process; unreadable means empty)."""
+    table: dict[str, list[str]] = {}
+    try:
+        lines = Path(HOSTS_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        try:
+            address = str(ipaddress.ip_address(fields[0].split("%", 1)[0]))
+        except ValueError:
+            continue
+        for host in fields[1:]:
+            table.setdefault(host.lower().rstrip(".") + ".", []).append(address)
+    return {name: tuple(addresses) for name, addresses in table.items()}
+
+
+def hosts_file_records(name: str, rdtype: str) -> tuple[str, ...]:
+    """A/AAAA records /etc/hosts gives ``name`` (what nsswitch's ``files`` source answers first)."""
+    if rdtype not in ("A", "AAAA"):
+        return ()
+    version = 4 if rdtype == "A" else 6
+    addresses = _hosts_table().get(name.lower().rstrip(".") + ".", ())
+    return tuple(sorted({a for a in addresses if ipaddress.ip_address(a).version == version}))
+
+
 async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: float) -> DnsAnswer:
     """Ask the resolv.conf nameservers in order until one gives a definite answer.
 
     Each server gets a fair share of the time left, so one silent server does
     not use up the whole timeout; SERVFAIL/REFUSED/no answer moves on to the next.
     """
+    from_hosts = hosts_file_records(name, rdtype)
+    if from_hosts:  # the stub resolver answers these before DNS, so applications see them
+        return DnsAnswer("system", from_hosts, None, "from /etc/hosts", False)
     servers = system_nameservers()
     if not servers:
         return DnsAnswer("system", (), Reason.SETUP, "no nameserver in /etc/resolv.conf")

@@ -662,3 +662,13 @@ def test_system_getaddrinfo_that_hangs_is_bounded(monkeypatch: pytest.MonkeyPatc
     assert time.monotonic() - started < 1.0  # asyncio.run does not wait for the stuck lookup
     assert failure is not None
     assert_fail(failure, Reason.TIMEOUT)
+
+
+def test_system_resolver_answers_address_records_from_etc_hosts_first() -> None:
+    """As the stub resolver does for applications: `localhost` has an A record via system, no DNS query."""
+    from pytest_autoglm.probes.dns import hosts_file_records
+
+    assert "127.0.0.1" in hosts_file_records("localhost", "A")
+    assert hosts_file_records("localhost", "MX") == ()
+    verdict = asyncio.run(check_dns("localhost", "A", "contains", ("127.0.0.1",), [parse_resolver("system")], consistent=False, timeout=1.0))
+    assert verdict.passed, verdict.message
