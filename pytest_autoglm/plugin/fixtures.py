@@ -6,6 +6,8 @@ target that has a ``tls`` section; several kind markers require all sections.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.inventory.models import Target
+from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.plan import Check, DnsCheckSpec, RunSettings, TcpCheckSpec, build_plan, make_check, target_settings
 from pytest_autoglm.inventory.validate import LoadedInventory
 from pytest_autoglm.plugin.state import get_state
@@ -59,16 +62,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class Prober:
     """Runs one probe now with the target's environment settings (same engine, timeouts, resolvers, CA, proxy)."""
 
-    def __init__(self, engine: Engine, overrides: RunSettings) -> None:
+    def __init__(self, engine: Engine, overrides: RunSettings, redactors: dict[str, Redactor] | None = None) -> None:
         self._engine = engine
         self._overrides = overrides
+        self._redactors = redactors or {}
 
     def _check(self, target: TargetInfo, kind: Layer, subject: str, spec: Any) -> Check:
         return make_check(target.inventory, target.model, kind, subject, spec, self._overrides)
 
     def run(self, check: Check) -> CheckResult:
-        """Run any planned check now, without dependencies, and return its result."""
-        return self._engine.run(self._engine.check_now(check))
+        """Run any planned check now, without dependencies; secrets in the result are masked."""
+        result = self._engine.run(self._engine.check_now(check))
+        redact = self._redactors.get(check.environment)
+        if not redact:
+            return result
+        return dataclasses.replace(result, message=redact(result.message), details=redact.redact_data(result.details))
+
+    def _planned(self, target: TargetInfo, kind: Layer, wanted: Callable[[Check], bool]) -> CheckResult:
+        found = [c for c in self.checks(target) if c.kind is kind and wanted(c)]
+        if not found:
+            raise LookupError(f"target {target} has no matching {kind} expectation in its inventory")
+        return self.run(found[0])
+
+    def tls(self, target: TargetInfo, port: int | None = None) -> CheckResult:
+        """Run the target's ``tls`` expectation for ``port`` (default: its first one)."""
+        return self._planned(target, Layer.TLS, lambda c: port is None or c.spec.port == port)
+
+    def http(self, target: TargetInfo, url: str | None = None) -> CheckResult:
+        """Run the target's ``http`` expectation for ``url`` (default: its first one)."""
+        return self._planned(target, Layer.HTTP, lambda c: url is None or c.spec.url == url)
 
     def dns(self, target: TargetInfo, rdtype: str = "A", expect: str | list[str] = "present") -> CheckResult:
         if isinstance(expect, list):
@@ -109,4 +131,5 @@ def probe(autoglm_engine: Engine, pytestconfig: pytest.Config) -> Prober:
     """Probe functions bound to the environment's settings: ``probe.tcp(target, 443)``."""
     state = get_state(pytestconfig)
     assert state is not None
-    return Prober(autoglm_engine, RunSettings(state.options.timeout, state.options.retries))
+    redactors = {inv.environment: inv.redactor for inv in state.loaded}
+    return Prober(autoglm_engine, RunSettings(state.options.timeout, state.options.retries), redactors)

@@ -106,3 +106,34 @@ targets:
     vary = by_id["cors[cors:api:misconfig/vary_origin]"]
     assert vary["severity"] == "warning"
     assert result.ret == 1
+
+
+def test_users_probe_http_with_the_inventory_settings_and_masked_results(pytester, web, monkeypatch):
+    monkeypatch.setenv("AUTOGLM_TEST_TOKEN", "tok-9f8e7d6c5b")
+    (pytester.path / "u.yaml").write_text(
+        f"""\
+version: 1
+secrets: {{token: "${{AUTOGLM_TEST_TOKEN}}"}}
+defaults: {{timeout: 2s, retries: 0}}
+targets:
+  - name: api
+    host: 127.0.0.1
+    http:
+      - url: {web.url("/echo")}
+        headers: {{Authorization: "Bearer ${{secrets.token}}"}}
+        body_contains: "no such text"
+"""
+    )
+    pytester.makepyfile(
+        test_mine="""
+        from pytest_autoglm import http
+
+        @http
+        def test_echo(target, probe):
+            result = probe.http(target)
+            assert result.reason == "body"
+            assert "tok-9f8e7d6c5b" not in result.message + str(result.details)
+        """
+    )
+    result = pytester.runpytest("--autoglm-target", "u.yaml", "test_mine.py", "-k", "test_echo")
+    result.assert_outcomes(passed=1)
