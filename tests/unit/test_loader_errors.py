@@ -319,7 +319,8 @@ def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path, monkeypat
     for name in ("flow.yaml", "block.yaml"):
         message = _load_error(name).render()
         _assert_well_formed(message)
-        assert "nested more than" in message
+        # our own depth limit, or libyaml's (PyYAML 6.0.4+ wheels stop at 1000 levels)
+        assert "nested more than" in message or "maximum nesting depth" in message
 
 
 def test_pytest_stops_before_running_anything(tmp_path: Path) -> None:
