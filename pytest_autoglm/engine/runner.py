@@ -50,6 +50,10 @@ _TLS_BLOCKING = frozenset(
 )
 
 
+class EngineStopped(RuntimeError):
+    """The engine's loop thread is gone (closed, or died of a bug)."""
+
+
 def blocks(lower: Check, result: CheckResult) -> bool:
     """Whether a failed lower item makes the items relying on it pointless (spec: layered dependencies)."""
     if result.outcome is not Outcome.FAILED:
@@ -117,13 +121,29 @@ class Engine:
         """Block until ``check`` has a result (scheduling it alone if nobody did)."""
         if check.id not in self._futures:
             self.schedule([check])
-        return self._futures[check.id].result()
+        try:
+            return self._wait(self._futures[check.id])
+        except EngineStopped as exc:
+            return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the engine's loop from synchronous code (users' own tests)."""
         self.start()
         assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return self._wait(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def _wait(self, future: concurrent.futures.Future[T]) -> T:
+        """Wait for a result while the loop thread lives: a dead engine must not hang the run.
+
+        Every check bounds itself (its deadline plus :data:`SAFETY_GRACE_S`); this guards
+        against the one thing that bound cannot cover, the loop thread itself dying.
+        """
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if self._thread is None or not self._thread.is_alive():
+                    raise EngineStopped("the probe engine stopped before this check finished") from None
 
     async def check_now(self, check: Check) -> CheckResult:
         """Run one check on the engine's loop, ignoring dependencies (users' own tests)."""
