@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -31,8 +33,31 @@ def connect_host(check: Check) -> str | None:
     return url_host_port(url)[0]
 
 
+@functools.lru_cache(maxsize=16)
+def _resolver_tls_context(ca_bundle: str | None) -> ssl.SSLContext | None:
+    """DoT/DoH resolvers are verified against the system store plus the target's ``ca_bundle``."""
+    if ca_bundle is None:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_bundle)
+    return context
+
+
+def _speaks_tls_to_resolvers(check: Check) -> bool:
+    return any(r.kind in ("tls", "https") for r in check.resolvers)
+
+
+def _dns_tls_context(check: Check) -> ssl.SSLContext | None:
+    return _resolver_tls_context(check.ca_bundle) if _speaks_tls_to_resolvers(check) else None
+
+
 async def resolve(host: str, check: Check) -> tuple[tuple[str, ...], Verdict | None]:
-    return await dns_probe.resolve_addresses(host, check.resolvers, check.timeout)
+    return await dns_probe.resolve_addresses(host, check.resolvers, check.timeout, ssl_context=_dns_tls_context(check))
+
+
+def measures_latency(check: Check) -> bool:
+    """Checks whose verdict is a time: measured when the loop is quiet, so our own load does not count."""
+    return check.kind is Layer.HTTP and isinstance(check.spec, HttpCheck) and check.spec.max_latency is not None
 
 
 def dns_attempt(check: Check) -> Awaitable[Verdict]:
@@ -46,6 +71,7 @@ def dns_attempt(check: Check) -> Awaitable[Verdict]:
         check.resolvers,
         consistent=spec.consistent,
         timeout=check.timeout,
+        ssl_context=_dns_tls_context(check),
     )
 
 

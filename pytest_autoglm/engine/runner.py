@@ -34,6 +34,9 @@ T = TypeVar("T")
 SAFETY_GRACE_S = 1.0
 #: TLS-speaking probes hold ~0.3 MiB each: they get a lower cap than plain TCP/DNS.
 DEFAULT_TLS_CONCURRENCY = 128
+#: Checks judged on a latency run after everything else, this many at a time, so that the
+#: engine's own load (hundreds of handshakes in one process) is not counted as server time.
+LATENCY_CONCURRENCY = 4
 
 #: A failed TLS item blocks the HTTP/CORS items above it only when the connection itself cannot work.
 _TLS_BLOCKING = frozenset(
@@ -83,6 +86,9 @@ class Engine:
         self._addresses: dict[tuple[Any, ...], asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]]] = {}
         self._slots: asyncio.Semaphore | None = None
         self._tls_slots: asyncio.Semaphore | None = None
+        self._latency_slots: asyncio.Semaphore | None = None
+        self._busy = 0  # scheduled checks that do not measure latency and have not finished
+        self._quiet: asyncio.Event | None = None
 
     # -- thread-side API -------------------------------------------------------------------------------------
 
@@ -98,6 +104,9 @@ class Engine:
                 self._loop = loop
                 self._slots = asyncio.Semaphore(self.concurrency)
                 self._tls_slots = asyncio.Semaphore(self.tls_concurrency)
+                self._latency_slots = asyncio.Semaphore(LATENCY_CONCURRENCY)
+                self._quiet = asyncio.Event()
+                self._quiet.set()
                 ready.set()
                 try:
                     loop.run_forever()
@@ -171,12 +180,31 @@ class Engine:
     # -- loop side ---------------------------------------------------------------------------------------------
 
     def _create_tasks(self, checks: Sequence[Check]) -> None:
+        assert self._quiet is not None
         for check in checks:
             self._checks[check.id] = check
         for check in checks:
-            task = asyncio.ensure_future(self._run_check(check))
+            measured = dispatch.measures_latency(check)
+            if not measured:
+                self._busy += 1
+                self._quiet.clear()
+            task = asyncio.ensure_future(self._run_measured(check) if measured else self._run_check(check))
             self._tasks[check.id] = task
-            task.add_done_callback(lambda t, cid=check.id: self._publish(cid, t))
+            task.add_done_callback(lambda t, cid=check.id, m=measured: self._finished(cid, t, m))
+
+    def _finished(self, check_id: str, task: asyncio.Task[CheckResult], measured: bool) -> None:
+        if not measured:
+            self._busy -= 1
+            if self._busy == 0 and self._quiet is not None:
+                self._quiet.set()
+        self._publish(check_id, task)
+
+    async def _run_measured(self, check: Check) -> CheckResult:
+        """A latency check: wait until the other checks are done, then run with few neighbours."""
+        assert self._quiet is not None and self._latency_slots is not None
+        await self._quiet.wait()
+        async with self._latency_slots:
+            return await self._run_check(check)
 
     def _publish(self, check_id: str, task: asyncio.Task[CheckResult]) -> None:
         future = self._futures[check_id]

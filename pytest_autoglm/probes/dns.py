@@ -569,7 +569,7 @@ def _order_addresses_keep_scope(addresses: Sequence[str]) -> tuple[str, ...]:
 
 
 async def resolve_addresses(
-    host: str, resolvers: Sequence[ResolverSpec], timeout: float
+    host: str, resolvers: Sequence[ResolverSpec], timeout: float, *, ssl_context: ssl.SSLContext | None = None
 ) -> tuple[tuple[str, ...], Verdict | None]:
     """The addresses (IPv4 then IPv6) a TCP/TLS check of ``host`` is made against.
 
@@ -586,7 +586,10 @@ async def resolve_addresses(
     if first.kind == "system":
         return await _getaddrinfo(host, timeout)
 
-    a, aaaa = await asyncio.gather(query(host, "A", first, timeout), query(host, "AAAA", first, timeout))
+    a, aaaa = await asyncio.gather(
+        query(host, "A", first, timeout, ssl_context=ssl_context),
+        query(host, "AAAA", first, timeout, ssl_context=ssl_context),
+    )
     addresses = [*a.records, *aaaa.records]
     if addresses:
         return _order_addresses(addresses), None
