@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import ssl
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 
 from pytest_autoglm.inventory.models import HttpCheck, TlsSection
@@ -12,6 +13,20 @@ from pytest_autoglm.inventory.plan import Check, CorsOriginSpec, DnsCheckSpec, T
 from pytest_autoglm.probes import dns as dns_probe
 from pytest_autoglm.probes import tcp as tcp_probe
 from pytest_autoglm.probes.results import Layer, Verdict
+
+
+_PROBE_MODULES = {
+    Layer.TLS: "pytest_autoglm.probes.tls",
+    Layer.HTTP: "pytest_autoglm.probes.http",
+    Layer.CORS: "pytest_autoglm.probes.cors",
+}
+
+
+def warm_up(checks: Iterable[Check]) -> None:
+    """Import the probe modules a run needs before the engine starts (an import on the engine's
+    thread would stall every probe in flight for its duration)."""
+    for kind in {c.kind for c in checks} & set(_PROBE_MODULES):
+        importlib.import_module(_PROBE_MODULES[kind])
 
 
 def speaks_tls(check: Check) -> bool:

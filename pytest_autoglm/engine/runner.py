@@ -13,11 +13,12 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
+from pytest_autoglm.probes.dns import ANSWER_CACHE as dns_answers
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.results import (
     NAME_DOES_NOT_RESOLVE,
@@ -30,7 +31,7 @@ from pytest_autoglm.probes.results import (
 
 T = TypeVar("T")
 
-#: Extra time past a check's own deadline before the engine's safety net cuts it.
+#: Extra time past an attempt's timeout before the engine's safety net cuts the probe.
 SAFETY_GRACE_S = 1.0
 #: TLS-speaking probes hold ~0.3 MiB each: they get a lower cap than plain TCP/DNS.
 DEFAULT_TLS_CONCURRENCY = 128
@@ -88,6 +89,7 @@ class Engine:
         self._tls_slots: asyncio.Semaphore | None = None
         self._latency_slots: asyncio.Semaphore | None = None
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
+        self._answers: dict[Any, Any] = {}  # DNS answers shared by the run's checks (probes.dns.ANSWER_CACHE)
         self._quiet: asyncio.Event | None = None
 
     # -- thread-side API -------------------------------------------------------------------------------------
@@ -121,6 +123,7 @@ class Engine:
         """Start every given check now (in order); ones already scheduled are left alone."""
         self.start()
         fresh = [c for c in checks if c.id not in self._futures]
+        dispatch.warm_up(fresh)
         for check in fresh:
             self._futures[check.id] = concurrent.futures.Future()
         assert self._loop is not None
@@ -144,7 +147,7 @@ class Engine:
     def _wait(self, future: concurrent.futures.Future[T]) -> T:
         """Wait for a result while the loop thread lives: a dead engine must not hang the run.
 
-        Every check bounds itself (its deadline plus :data:`SAFETY_GRACE_S`); this guards
+        Every attempt is bounded (its timeout plus :data:`SAFETY_GRACE_S`), and so every check; this guards
         against the one thing that bound cannot cover, the loop thread itself dying.
         """
         while True:
@@ -181,6 +184,7 @@ class Engine:
 
     def _create_tasks(self, checks: Sequence[Check]) -> None:
         assert self._quiet is not None
+        dns_answers.set(self._answers)  # this callback's context is inherited by the tasks it creates
         for check in checks:
             self._checks[check.id] = check
         for check in checks:
@@ -221,21 +225,12 @@ class Engine:
         upstream = await self._upstream_failure(check)
         if upstream is not None:
             return upstream
-        started = time.monotonic()
+        clock = _Clock()
         try:
-            async with asyncio.timeout(check.deadline + SAFETY_GRACE_S):
-                result = await self._execute(check)
-        except TimeoutError:
-            result = CheckResult(
-                Outcome.FAILED,
-                check.kind,
-                Reason.TIMEOUT,
-                f"{check.host}: no result within the check's deadline of {check.deadline:.1f}s",
-                attempts=check.retries + 1,
-            )
+            result = await self._execute(check, clock)
         except Exception as exc:  # a bug or a broken local setup: outcome error, never a hang
             result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(exc).__name__}: {exc}")
-        elapsed_ms = (time.monotonic() - started) * 1000
+        elapsed_ms = clock.elapsed_ms()
         return CheckResult(
             result.outcome,
             result.layer,
@@ -266,16 +261,26 @@ class Engine:
                 )
         return None
 
-    async def _guarded(self, check: Check, probe: Awaitable[Verdict]) -> Verdict:
+    async def _guarded(self, check: Check, probe: Callable[[], Awaitable[Verdict]], clock: _Clock) -> Verdict:
+        """One attempt, once a slot is free; its deadline counts from then, never the wait for the slot.
+
+        Probes bound themselves by ``check.timeout``; the engine's own bound is a safety net a
+        little wider, so that a probe bug can cost at most that, never a hang.
+        """
         slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
         assert slots is not None
         async with slots:
-            return await probe
+            clock.start()
+            try:
+                async with asyncio.timeout(check.timeout + SAFETY_GRACE_S):
+                    return await probe()
+            except TimeoutError:
+                return Verdict.fail(check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s")
 
-    async def _execute(self, check: Check) -> CheckResult:
+    async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
             verdict, attempts = await with_retries(
-                lambda: self._guarded(check, dispatch.dns_attempt(check)),
+                lambda: self._guarded(check, lambda: dispatch.dns_attempt(check), clock),
                 retries=check.retries,
                 backoff=check.backoff,
             )
@@ -284,14 +289,14 @@ class Engine:
         if host is None:  # through a proxy: connect by name
             addresses: tuple[str | None, ...] = (None,)
         else:
-            found, failure, attempts = await self._resolve(check, host)
+            found, failure, attempts = await self._resolve(check, host, clock)
             if failure is not None:
                 return _final(failure, attempts)
             addresses = found
 
         async def one(address: str | None) -> tuple[Verdict, int]:
             return await with_retries(
-                lambda: self._guarded(check, dispatch.attempt(check, address)),
+                lambda: self._guarded(check, lambda: dispatch.attempt(check, address), clock),
                 retries=check.retries,
                 backoff=check.backoff,
             )
@@ -299,7 +304,7 @@ class Engine:
         outcomes = await asyncio.gather(*(one(a) for a in addresses))
         return _combine(addresses, outcomes)
 
-    async def _resolve(self, check: Check, host: str) -> tuple[tuple[str, ...], Verdict | None, int]:
+    async def _resolve(self, check: Check, host: str, clock: _Clock) -> tuple[tuple[str, ...], Verdict | None, int]:
         """The addresses to check, shared by every check of the same host and settings (one lookup)."""
         key = (host.lower(), check.resolvers, check.timeout, check.retries)
         task = self._addresses.get(key)
@@ -308,10 +313,14 @@ class Engine:
             async def resolve() -> tuple[tuple[str, ...], Verdict | None, int]:
                 found: tuple[str, ...] = ()
 
-                async def attempt() -> Verdict:
+                async def lookup() -> Verdict:
                     nonlocal found
                     found, failure = await dispatch.resolve(host, check)
                     return failure or Verdict.ok()
+
+                async def attempt() -> Verdict:
+                    verdict = await self._guarded(check, lookup, clock)
+                    return verdict if verdict.passed or verdict.layer is Layer.DNS else Verdict.fail(Layer.DNS, Reason.TIMEOUT, verdict.message)
 
                 verdict, attempts = await with_retries(attempt, retries=check.retries, backoff=check.backoff)
                 return found, (None if verdict.passed else verdict), attempts
@@ -319,6 +328,20 @@ class Engine:
             task = asyncio.ensure_future(resolve())
             self._addresses[key] = task
         return await asyncio.shield(task)
+
+
+class _Clock:
+    """When a check's first attempt got a slot: its duration excludes time queued behind others."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.monotonic()
+
+    def elapsed_ms(self) -> float:
+        return 0.0 if self.started is None else (time.monotonic() - self.started) * 1000
 
 
 def _final(verdict: Verdict, attempts: int) -> CheckResult:

@@ -28,6 +28,7 @@ _PLAIN_SCALAR_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_STR_TAG = "tag:yaml.org,2002:str"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"  # kept as the text the user wrote
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAG = "tag:yaml.org,2002:map"
@@ -192,7 +193,7 @@ class _Converter:
             self.active.discard(id(node))
 
     def _scalar(self, node: ScalarNode) -> Any:
-        if node.tag == _TIMESTAMP_TAG:
+        if node.tag == _TIMESTAMP_TAG or node.tag == _STR_TAG:  # most values: no constructor needed
             return node.value
         if node.tag not in _PLAIN_SCALAR_TAGS:
             raise self.error(node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag")

@@ -218,6 +218,14 @@ def validate_record_value(rdtype: str, value: str) -> str:
         return value
     if not value.strip():
         raise ValueError(f"invalid {kind} value {value!r}: empty; expected {_VALUE_EXAMPLES[kind]}")
+    if kind in ("A", "AAAA"):  # the common case, 10x cheaper than a dnspython rdata
+        try:
+            address = ipaddress.ip_address(value.strip())
+        except ValueError:
+            pass  # let dnspython word the error
+        else:
+            if address.version == (4 if kind == "A" else 6):
+                return str(address)
     return normalize_rdata(_from_text(kind, value))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Generator
 
 import pytest
@@ -27,6 +28,10 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
             if isinstance(item, CheckItem) and (share is None or index in share)
         ]
         if checks:
+            # pytest's gc passes (and the interpreter's exit) would walk every object of the
+            # collection again; it is all alive until the end anyway.
+            gc.collect()
+            gc.freeze()
             state.engine.schedule(checks)
     return (yield)
 

@@ -19,6 +19,7 @@ says which it was.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import ipaddress
 import socket
@@ -358,6 +359,14 @@ async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: f
     return last
 
 
+#: A run's shared answers (set by the engine for its loop): the same question to the same resolver
+#: is asked once, as a target's ``dns: A`` item and the address lookup of its ``tcp`` items both ask
+#: it. Answers that another attempt could change (timeout, SERVFAIL ...) are never reused.
+ANSWER_CACHE: contextvars.ContextVar[dict[tuple[str, str, str, float, int], asyncio.Future[DnsAnswer]] | None] = (
+    contextvars.ContextVar("autoglm_dns_answers", default=None)
+)
+
+
 async def query(
     name: str,
     rdtype: str,
@@ -367,6 +376,26 @@ async def query(
     ssl_context: ssl.SSLContext | None = None,
 ) -> DnsAnswer:
     """One question to one resolver, bounded by ``timeout``; never raises for an answer."""
+    cache = ANSWER_CACHE.get()
+    if cache is None:
+        return await _query(name, rdtype, resolver, timeout, ssl_context)
+    key = (resolver.text, name.lower().rstrip("."), rdtype.upper(), timeout, id(ssl_context))
+    shared = cache.get(key)
+    if shared is None:
+        shared = asyncio.ensure_future(_query(name, rdtype, resolver, timeout, ssl_context))
+        cache[key] = shared
+
+        def forget_transient(done: asyncio.Future[DnsAnswer]) -> None:
+            if done.cancelled() or done.exception() is not None or done.result().reason in _NOT_RESOLVING:
+                cache.pop(key, None)
+
+        shared.add_done_callback(forget_transient)
+    return await asyncio.shield(shared)
+
+
+async def _query(
+    name: str, rdtype: str, resolver: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None
+) -> DnsAnswer:
     rdtype = rdtype.upper()
     try:
         qname = _qname(name, rdtype)

@@ -365,8 +365,8 @@ def test_stalled_tls_handshake_is_bounded_and_leaks_no_socket(scheme: str) -> No
         port = listener.getsockname()[1]
         resolver = f"tls://127.0.0.1:{port}" if scheme == "tls" else f"https://127.0.0.1:{port}/dns-query"
         started = time.monotonic()
-        verdict = run_check("api.test", "A", "present", [], [resolver], timeout=0.3)
-        assert time.monotonic() - started < 1.0
+        verdict = run_check("api.test", "A", "present", [], [resolver], timeout=1.0)
+        assert time.monotonic() - started < 3.0  # bounded by the timeout (a loose bound: CI machines are busy)
     gc.collect()  # an unclosed socket would warn here, and the filter makes that an error
     assert_fail(verdict, Reason.TIMEOUT)
 
