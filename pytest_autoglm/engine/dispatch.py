@@ -152,6 +152,8 @@ async def _http_attempt(check: Check, address: str | None) -> Verdict:
         client_cert=_path(cert),
         client_key=_path(key),
         proxy=check.proxy,
+        verify=check.extra.get("verify", True),
+        redact=check.redact,
     )
 
 
@@ -173,6 +175,8 @@ async def _cors_attempt(check: Check, address: str | None) -> Verdict:
         "client_cert": _path(check.extra.get("client_cert")),
         "client_key": _path(check.extra.get("client_key")),
         "proxy": check.proxy,
+        "verify": check.extra.get("verify", True),
+        "redact": check.redact,
     }
     if spec.hole is not None:
         return await cors_probe.check_cors_hole(expect, spec.hole, tuple(spec.check.allow), **common)

@@ -158,7 +158,11 @@ class Engine:
                     raise EngineStopped("the probe engine stopped before this check finished") from None
 
     async def check_now(self, check: Check) -> CheckResult:
-        """Run one check on the engine's loop, ignoring dependencies (users' own tests)."""
+        """Run one check on the engine's loop now (users' own tests).
+
+        A lower-layer item of the run that it relies on and that has failed still makes it
+        fail with reason ``upstream``, as the generated item would.
+        """
         return await self._run_check(check)
 
     def close(self) -> None:
@@ -306,7 +310,7 @@ class Engine:
 
     async def _resolve(self, check: Check, host: str, clock: _Clock) -> tuple[tuple[str, ...], Verdict | None, int]:
         """The addresses to check, shared by every check of the same host and settings (one lookup)."""
-        key = (host.lower(), check.resolvers, check.timeout, check.retries)
+        key = (host.lower(), check.resolvers, check.timeout, check.retries, check.backoff, check.ca_bundle)
         task = self._addresses.get(key)
         if task is None:
 

@@ -18,6 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from pytest_autoglm.inventory.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
 from pytest_autoglm.inventory.values import parse_duration, parse_port
 
+#: Tags become pytest markers: pytest's own markers would skip, xfail or parametrize items.
+RESERVED_TAGS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "tryfirst", "trylast"})
 _NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 _TAG_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -295,6 +297,19 @@ class TlsSection(_Model):
     client_cert: str | None = None
     client_key: str | None = None
 
+    @field_validator("sni")
+    @classmethod
+    def _sni_is_a_name(cls, sni: str | None) -> str | None:
+        if sni is not None:
+            _host(sni)
+        return sni
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> TlsSection:
+        if self.client_key and not self.client_cert:
+            raise ValueError("client_key is set without client_cert; add the certificate (the key may also live in its PEM)")
+        return self
+
     @model_validator(mode="after")
     def _accept_respects_min(self) -> TlsSection:
         if self.min_version:
@@ -385,6 +400,9 @@ class Target(Settings):
     @field_validator("tags")
     @classmethod
     def _unique_tags(cls, tags: list[str]) -> list[str]:
+        reserved = sorted(set(tags) & RESERVED_TAGS)
+        if reserved:
+            raise ValueError(f"tag {reserved[0]!r} is one of pytest's own markers and would change how items run; choose another name")
         return list(dict.fromkeys(tags))
 
     @model_validator(mode="after")

@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 
-from pytest_autoglm.inventory.models import CorsCheck, HttpCheck, Target, TlsSection
+from pytest_autoglm.inventory.models import CorsCheck, Target
 from pytest_autoglm.inventory.resolvers import ResolverSpec
+from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.validate import LoadedInventory
 from pytest_autoglm.probes.results import Layer
 
@@ -65,6 +66,8 @@ class Check:
     depends_on: tuple[str, ...] = ()
     index: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: Masks the inventory's secrets; probes pass every message and detail through it.
+    redact: Redactor = field(default_factory=Redactor, compare=False, hash=False, repr=False)
 
     @property
     def host_is_name(self) -> bool:
@@ -138,6 +141,7 @@ def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSetti
         "resolvers": model.resolver_specs(target),
         "ca_bundle": setting("ca_bundle"),
         "proxy": setting("proxy"),
+        "redact": loaded.redactor,
     }
 
 
@@ -153,6 +157,7 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
     ids: set[str] = set()
 
     def add(kind: Layer, subject: str, spec: Any, depends_on: tuple[str, ...] = (), **changes: Any) -> Check:
+        subject = loaded.redactor(subject)  # a URL may carry a secret: ids and reports never do
         check_id = f"{kind}[{env}:{target.name}:{subject}]"
         n = 2
         while check_id in ids:  # the same url twice: keep ids unique and stable
@@ -188,18 +193,22 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
     def web_deps(url: str) -> tuple[str, ...]:
         host, port = url_host_port(url)
         if host.lower().rstrip(".") != target.host.lower().rstrip(".").strip("[]"):
-            return ()
+            return name_deps  # another host: only the target's name must resolve
         lower = tuple(d for d in (open_by_port.get(port), tls_by_port.get(port)) if d)
         return name_deps + lower
 
     def client_identity(url: str) -> dict[str, Any]:
         """The client certificate a web check presents: the tls group of its port, else any that has one."""
         port = url_host_port(url)[1]
+        extra: dict[str, Any] = {}
+        same_port = next((t for t in target.tls if t.port == port), None)
+        if same_port is not None and not same_port.verify:
+            extra["verify"] = False
         groups = sorted(target.tls, key=lambda t: t.port != port)
         chosen = next((t for t in groups if t.client_cert), None)
-        if chosen is None:
-            return {}
-        return {"extra": {"client_cert": chosen.client_cert, "client_key": chosen.client_key}}
+        if chosen is not None:
+            extra.update(client_cert=chosen.client_cert, client_key=chosen.client_key)
+        return {"extra": extra} if extra else {}
 
     for http in target.http:
         add(Layer.HTTP, f"{http.method} {http.url}", http, web_deps(http.url), **client_identity(http.url))
@@ -217,16 +226,8 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
             for hole in CORS_MISCONFIGURATIONS:
                 if hole in ("suffix_bypass", "prefix_bypass") and not any(o != "null" for o in cors.allow):
                     continue  # bypasses are derived from an allowed origin
+                if hole == "null_origin" and "null" in (*cors.allow, *cors.deny):
+                    continue  # the user's own expectation about null already says what is right
                 changes = {**identity, **({"severity": "warning"} if hole in WARNING_MISCONFIGURATIONS else {})}
                 add(Layer.CORS, f"misconfig/{hole}{suffix}", CorsOriginSpec(cors, None, False, hole), deps, **changes)
     return out
-
-
-def tls_of(check: Check) -> TlsSection:
-    assert isinstance(check.spec, TlsSection)
-    return check.spec
-
-
-def http_of(check: Check) -> HttpCheck:
-    assert isinstance(check.spec, HttpCheck)
-    return check.spec

@@ -185,7 +185,7 @@ def _one_error(err: Mapping[str, Any], tree: LocatedDict, redactor: Redactor) ->
     if kind == "missing":
         missing = str(loc[-1])
         return InventoryError(f"missing required key {missing!r}", file=mark.file, line=mark.line, col=mark.col, path=text or None)
-    return InventoryError(redactor(_describe(err)), file=mark.file, line=mark.line, col=mark.col, path=text or None)
+    return InventoryError(_describe(err, redactor), file=mark.file, line=mark.line, col=mark.col, path=text or None)
 
 
 def _path_text(path: list[str | int]) -> str:
@@ -212,13 +212,14 @@ _TYPE_WORDS = {
 }
 
 
-def _describe(err: Mapping[str, Any]) -> str:
+def _describe(err: Mapping[str, Any], redactor: Redactor) -> str:
+    """The message for one pydantic error; secrets are masked before any value is shortened."""
     kind = err["type"]
     value = err.get("input")
-    shown = _short(value)
+    shown = _short(redactor(value) if isinstance(value, str) else value)
     ctx = err.get("ctx") or {}
     if kind == "value_error":
-        return str(err["msg"]).removeprefix("Value error, ")
+        return redactor(str(err["msg"]).removeprefix("Value error, "))
     if kind in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[kind]}, got {shown}"
     if kind == "literal_error":

@@ -16,7 +16,7 @@ import pytest
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.inventory.models import Target
 from pytest_autoglm.inventory.secrets import Redactor
-from pytest_autoglm.inventory.plan import Check, DnsCheckSpec, RunSettings, TcpCheckSpec, build_plan, make_check, target_settings
+from pytest_autoglm.inventory.plan import Check, DnsCheckSpec, RunSettings, TcpCheckSpec, build_plan, make_check
 from pytest_autoglm.inventory.validate import LoadedInventory
 from pytest_autoglm.plugin.state import get_state
 from pytest_autoglm.probes.results import CheckResult, Layer
@@ -106,10 +106,10 @@ class Prober:
 
     def resolve(self, target: TargetInfo) -> tuple[str, ...]:
         """Every address the target's host resolves to with its resolvers (empty if it does not resolve)."""
-        from pytest_autoglm.probes.dns import resolve_addresses
+        from pytest_autoglm.engine import dispatch
 
-        settings = target_settings(target.inventory, target.model, self._overrides)
-        addresses, _ = self._engine.run(resolve_addresses(target.host, settings["resolvers"], settings["timeout"]))
+        check = self._check(target, Layer.TCP, "resolve", TcpCheckSpec(1, "open"))
+        addresses, _ = self._engine.run(dispatch.resolve(target.host, check))
         return addresses
 
     def checks(self, target: TargetInfo) -> list[Check]:

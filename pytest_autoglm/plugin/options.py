@@ -78,6 +78,8 @@ def read_options(config: pytest.Config) -> Options:
         if not path.is_absolute():
             path = (Path.cwd() if cli_targets else base) / path
         where = "--autoglm-target" if cli_targets else "ini key autoglm_target"
+        if config.option.help or config.option.version:
+            continue  # `pytest --help` must work whatever the ini file names
         if not path.exists():
             raise pytest.UsageError(f"{where}: inventory file not found: {raw}; check the path")
         if path.is_dir():

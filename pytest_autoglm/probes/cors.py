@@ -34,8 +34,7 @@ headers is ``http/status`` (transient). This module adds one code:
 - ``vary_missing`` (cors): the allowed origin is echoed in
   ``Access-Control-Allow-Origin`` but the response lacks ``Vary: Origin``, so a shared
   cache can serve one origin's answer to another. Meant for warning severity
-  (``CORS_HOLE_SEVERITY``). It is ``Reason.VARY_MISSING`` once results.py has it;
-  until then a ``StrEnum`` member with the same value.
+  (``CORS_HOLE_SEVERITY``): ``Reason.VARY_MISSING``.
 
 Hole probes (``CORS_HOLES``), each its own check:
 
@@ -56,7 +55,6 @@ import asyncio
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -81,12 +79,7 @@ def _identity(text: str) -> str:
     return text
 
 
-class _ExtraReason(StrEnum):
-    VARY_MISSING = "vary_missing"
-
-
-#: ``vary_missing``; taken from ``Reason`` when results.py defines it.
-VARY_MISSING: Reason = getattr(Reason, "VARY_MISSING", None) or cast(Reason, _ExtraReason.VARY_MISSING)
+VARY_MISSING = Reason.VARY_MISSING
 
 CORS_HOLES: tuple[str, ...] = (
     "reflect_any_origin",

@@ -877,7 +877,8 @@ def test_plan_dependencies_by_host_kind(here: Path) -> None:
         *a,
         "tcp[lab:byname:8443/open]",
     )
-    assert plan["http[lab:byname:GET https://other.example.com/]"].depends_on == ()
+    # another host: only the target's own name must resolve (spec: every http/cors item of a name host)
+    assert plan["http[lab:byname:GET https://other.example.com/]"].depends_on == ("dns[lab:byname:A]",)
     assert plan["http[lab:byname:GET https://api.example.com:9443/]"].depends_on == (*a, "tls[lab:byname:9443]")
 
     assert plan["dns[lab:byip:PTR]"].depends_on == ()
