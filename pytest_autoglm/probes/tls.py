@@ -1135,7 +1135,11 @@ async def _version_problems(
         why = "; ".join(f"{v}: {states[v][1]}" for v in refused)
         problems.append((Reason.PROTOCOL_UNSUPPORTED, f"refuses {' and '.join(refused)} (listed in accept): {why}"))
     for version, (state, text, tcp_reason) in states.items():
-        if state == "timeout":
+        if state == "timeout" and version in below:
+            # Silence to an old ClientHello is a refusal (some servers and firewalls drop them):
+            # the main handshake worked, so the server is up and the old version did not get through.
+            details["versions"][version] = "refused (no answer)"
+        elif state == "timeout":
             problems.append((Reason.TIMEOUT, f"no answer to a {version} handshake: {text}"))
         elif tcp_reason is not None:
             problems.append((tcp_reason, f"while probing {version}: {text}"))
