@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
-
-import asyncio
 
 from pytest_autoglm.probes.results import Verdict
 
@@ -22,10 +21,12 @@ async def with_retries(
     retries: int,
     backoff: float,
     rng: random.Random | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> tuple[Verdict, int]:
-    """Run ``attempt_once`` until it passes, fails definitely, or retries run out.
+    """Run ``attempt_once`` until it passes, fails definitely, retries run out, or time does.
 
-    Returns the last verdict and how many attempts were made.
+    ``time_left`` (seconds of the check's budget) stops retrying once the backoff would use it
+    all up. Returns the last verdict and how many attempts were made.
     """
     attempt = 0
     while True:
@@ -33,4 +34,7 @@ async def with_retries(
         attempt += 1
         if verdict.passed or not verdict.transient or attempt > retries:
             return verdict, attempt
-        await asyncio.sleep(backoff_delay(attempt - 1, backoff, rng))
+        delay = backoff_delay(attempt - 1, backoff, rng)
+        if time_left is not None and time_left() - delay <= 0:
+            return verdict, attempt
+        await asyncio.sleep(delay)

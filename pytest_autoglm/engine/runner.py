@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -33,6 +34,8 @@ T = TypeVar("T")
 
 #: Extra time past an attempt's timeout before the engine's safety net cuts the probe.
 SAFETY_GRACE_S = 1.0
+#: The shortest attempt worth making with what is left of a check's budget.
+MIN_ATTEMPT_S = 0.05
 #: TLS-speaking probes hold ~0.3 MiB each: they get a lower cap than plain TCP/DNS.
 DEFAULT_TLS_CONCURRENCY = 128
 #: Checks judged on a latency run after everything else, this many at a time, so that the
@@ -265,28 +268,34 @@ class Engine:
                 )
         return None
 
-    async def _guarded(self, check: Check, probe: Callable[[], Awaitable[Verdict]], clock: _Clock) -> Verdict:
-        """One attempt, once a slot is free; its deadline counts from then, never the wait for the slot.
+    async def _guarded(self, check: Check, probe: Callable[[Check], Awaitable[Verdict]], clock: _Clock) -> Verdict:
+        """One attempt, once a slot is free; time counts from then, never the wait for the slot.
 
-        Probes bound themselves by ``check.timeout``; the engine's own bound is a safety net a
-        little wider, so that a probe bug can cost at most that, never a hang.
+        The check's whole budget (``check.deadline``: every attempt and backoff, the address
+        lookup included) runs from its first attempt; an attempt gets ``check.timeout`` or what
+        is left of the budget. Probes bound themselves by the timeout they are given; the
+        engine's own bound is a safety net a little wider, so a probe bug costs that, never a hang.
         """
         slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
         assert slots is not None
         async with slots:
             clock.start()
+            left = clock.left(check.deadline)
+            if left < check.timeout:
+                check = dataclasses.replace(check, timeout=max(left, MIN_ATTEMPT_S))
             try:
                 async with asyncio.timeout(check.timeout + SAFETY_GRACE_S):
-                    return await probe()
+                    return await probe(check)
             except TimeoutError:
                 return Verdict.fail(check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s")
 
     async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
             verdict, attempts = await with_retries(
-                lambda: self._guarded(check, lambda: dispatch.dns_attempt(check), clock),
+                lambda: self._guarded(check, dispatch.dns_attempt, clock),
                 retries=check.retries,
                 backoff=check.backoff,
+                time_left=lambda: clock.left(check.deadline),
             )
             return _final(verdict, attempts)
         host = dispatch.connect_host(check)
@@ -300,9 +309,10 @@ class Engine:
 
         async def one(address: str | None) -> tuple[Verdict, int]:
             return await with_retries(
-                lambda: self._guarded(check, lambda: dispatch.attempt(check, address), clock),
+                lambda: self._guarded(check, lambda budgeted: dispatch.attempt(budgeted, address), clock),
                 retries=check.retries,
                 backoff=check.backoff,
+                time_left=lambda: clock.left(check.deadline),
             )
 
         outcomes = await asyncio.gather(*(one(a) for a in addresses))
@@ -317,16 +327,18 @@ class Engine:
             async def resolve() -> tuple[tuple[str, ...], Verdict | None, int]:
                 found: tuple[str, ...] = ()
 
-                async def lookup() -> Verdict:
+                async def lookup(budgeted: Check) -> Verdict:
                     nonlocal found
-                    found, failure = await dispatch.resolve(host, check)
+                    found, failure = await dispatch.resolve(host, budgeted)
                     return failure or Verdict.ok()
 
                 async def attempt() -> Verdict:
                     verdict = await self._guarded(check, lookup, clock)
                     return verdict if verdict.passed or verdict.layer is Layer.DNS else Verdict.fail(Layer.DNS, Reason.TIMEOUT, verdict.message)
 
-                verdict, attempts = await with_retries(attempt, retries=check.retries, backoff=check.backoff)
+                verdict, attempts = await with_retries(
+                    attempt, retries=check.retries, backoff=check.backoff, time_left=lambda: clock.left(check.deadline)
+                )
                 return found, (None if verdict.passed else verdict), attempts
 
             task = asyncio.ensure_future(resolve())
@@ -343,6 +355,10 @@ class _Clock:
     def start(self) -> None:
         if self.started is None:
             self.started = time.monotonic()
+
+    def left(self, budget: float) -> float:
+        """Seconds left of ``budget`` counted from the start."""
+        return budget if self.started is None else budget - (time.monotonic() - self.started)
 
     def elapsed_ms(self) -> float:
         return 0.0 if self.started is None else (time.monotonic() - self.started) * 1000

@@ -87,3 +87,38 @@ def test_an_expectation_holds_only_if_it_holds_on_every_address():
     assert "(3 attempts)" in result.message
     both = _combine(["127.0.0.1", "::1"], [ok, ok])
     assert both.outcome is Outcome.PASSED
+
+
+def test_retries_stop_when_the_check_budget_is_spent():
+    """A lookup that used most of the budget leaves the probe fewer attempts (spec: item bound)."""
+    timeout = Verdict.fail(Layer.TCP, Reason.FILTERED, "no answer")
+    calls = 0
+
+    async def attempt() -> Verdict:
+        nonlocal calls
+        calls += 1
+        return timeout
+
+    verdict, attempts = asyncio.run(
+        with_retries(attempt, retries=5, backoff=0.01, rng=random.Random(1), time_left=lambda: 0.0)
+    )
+    assert (verdict.reason, attempts, calls) == (Reason.FILTERED, 1, 1)
+
+
+def test_an_item_stays_within_its_budget_when_the_lookup_is_slow(pytester):
+    """Silent resolver (timeout 0.5s, retries 1): lookup and probe share one budget of 2 x 0.5s."""
+    import time
+
+    from tests.fakes.dns_server import FakeDnsServer
+
+    with FakeDnsServer({}, mode="silent") as silent:
+        (pytester.path / "b.yaml").write_text(
+            f'version: 1\ndefaults: {{timeout: 500ms, retries: 1, backoff: 0, resolvers: ["{silent.address}"]}}\n'
+            "targets:\n  - name: a\n    host: slow.test\n    tcp: {open: [443]}\n"
+        )
+        started = time.monotonic()
+        result = pytester.runpytest("--autoglm-target", "b.yaml", "--durations=1")
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*reason:   timeout*"])
+    assert elapsed < 8  # not a second budget for the probe after the lookup's two attempts
