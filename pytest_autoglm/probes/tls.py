@@ -777,6 +777,21 @@ def _trust_problem(
     return f"{_verify_error_text(code)} (depth {depth})"
 
 
+#: OpenSSL's default security level here (2): RSA/DSA keys of fewer bits, EC keys of fewer bits, are refused.
+_MIN_RSA_BITS = 2048
+_MIN_EC_BITS = 224
+
+
+def _weak_key_problem(chain: Sequence[x509.Certificate]) -> str | None:
+    for index, cert in enumerate(chain):
+        kind, bits, _ = _key_info(cert)
+        floor = {"RSA": _MIN_RSA_BITS, "DSA": _MIN_RSA_BITS, "EC": _MIN_EC_BITS}.get(kind)
+        if bits is not None and floor is not None and bits < floor:
+            whose = "the server certificate's" if index == 0 else f"CA certificate '{_short_name(cert.subject)}''s"
+            return f"{whose} key is too weak ({kind} {bits} bits)"
+    return None
+
+
 def _validity_problems(chain: Sequence[x509.Certificate], now: datetime) -> list[tuple[Reason, str]]:
     """Expired / not yet valid certificates of the chain, leaf first."""
     problems: list[tuple[Reason, str]] = []
@@ -1033,6 +1048,10 @@ async def check_tls(
     if expect.verify:
         built = list(attempt.conn.get_verified_chain(as_cryptography=True) or [])
         trust = _trust_problem(attempt.state.verify_errors, sent, built)
+        if trust is None and key.lowest < SSL.TLS1_2_VERSION:
+            # Offering TLS 1.0/1.1 needs @SECLEVEL=0, which also stops OpenSSL refusing weak keys
+            # in the chain: apply the default level's key rule ourselves so `accept` never weakens trust.
+            trust = _weak_key_problem(built or [leaf])
         if trust is not None:
             problems.append((Reason.UNTRUSTED, trust))
             details["verify_errors"] = [

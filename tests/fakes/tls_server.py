@@ -164,6 +164,7 @@ def make_leaf(
     san: bool = True,
     aia_ca_issuers: str | None = None,
     ocsp_signing: bool = False,
+    key: CertificateIssuerPrivateKeyTypes | None = None,
 ) -> Issued:
     """A server (and client) certificate; self-signed when ``issuer`` is None.
 
@@ -171,7 +172,7 @@ def make_leaf(
     ``aia_ca_issuers`` adds the issuer's URL as public CAs do; ``ocsp_signing``
     makes a delegated OCSP responder.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     start, end = _validity(not_before, not_after)
     subject = _name(common_name or (names[0] if names else "leaf"))
     usages = (

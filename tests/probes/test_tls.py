@@ -556,3 +556,18 @@ def test_bad_expectations_raise() -> None:
     with pytest.raises(ValueError, match="ocsp_stapling"):
         TlsExpectation(ocsp_stapling="yes")
     assert TlsExpectation(accept=["TLSv1.2"]).accept == ("TLSv1.2",)  # type: ignore[arg-type]
+
+
+def test_listing_an_old_version_in_accept_does_not_weaken_trust(pki: Pki) -> None:
+    """Offering TLS 1.1 needs @SECLEVEL=0; a 1024-bit RSA leaf must still be refused as weak."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.fakes.tls_server import make_leaf
+
+    weak = make_leaf([HOST, LOOPBACK], issuer=pki.intermediate, key=rsa.generate_private_key(65537, 1024))
+    with TlsServer([weak, pki.intermediate], min_version="TLSv1") as server:
+        strict = check(server, pki)
+        lowered = check(server, pki, accept=("TLSv1.1", "TLSv1.2"))
+    assert strict.reason is Reason.UNTRUSTED
+    assert lowered.reason is Reason.UNTRUSTED
+    assert "too weak" in lowered.message
