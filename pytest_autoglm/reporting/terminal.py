@@ -46,8 +46,8 @@ def _one_line(text: Any) -> str:
 
 
 def _width(terminalreporter: Any) -> int:
-    writer = getattr(terminalreporter, "_tw", None)
-    width = getattr(writer, "fullwidth", 80)
+    """The terminal's width as pytest measures it (``Config.get_terminal_writer`` is public API)."""
+    width = terminalreporter.config.get_terminal_writer().fullwidth
     return width if isinstance(width, int) and width > 40 else 80
 
 
