@@ -246,7 +246,7 @@ async def _dot(
 
 async def _first_address(host: str) -> str:
     """The first address of a named DoT server, through the system resolver."""
-    infos = await _getaddrinfo_in_thread(host)
+    infos = await getaddrinfo_in_thread(host)
     return str(infos[0][4][0])
 
 
@@ -524,7 +524,7 @@ def _order_addresses(addresses: Sequence[str]) -> tuple[str, ...]:
     return tuple(a.compressed for a in [*v4, *v6])
 
 
-async def _getaddrinfo_in_thread(host: str) -> list[tuple]:  # type: ignore[type-arg]
+async def getaddrinfo_in_thread(host: str) -> list[tuple]:  # type: ignore[type-arg]
     """``socket.getaddrinfo`` in a daemon thread of its own.
 
     Not ``loop.getaddrinfo``: that uses the loop's default executor, which
@@ -566,7 +566,7 @@ async def _getaddrinfo(host: str, timeout: float) -> tuple[tuple[str, ...], Verd
     """
     try:
         async with asyncio.timeout(timeout):
-            infos = await _getaddrinfo_in_thread(host)
+            infos = await getaddrinfo_in_thread(host)
     except TimeoutError:
         msg = f"{host}: the system resolver gave no answer within {_fmt_seconds(timeout)}"
         return (), Verdict.fail(Layer.DNS, Reason.TIMEOUT, msg)

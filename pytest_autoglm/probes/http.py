@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 import httpcore  # noqa: F401  # httpx imports it on the first client: ~0.4 s inside a measured attempt
 import httpx
 
+from pytest_autoglm.probes.dns import getaddrinfo_in_thread
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
 
 __all__ = [
@@ -584,8 +585,7 @@ class HttpAttempt:
         if host in self._dns or self.proxy or pinned or _is_ip(host):
             return
         self.trace.begin("dns")
-        loop = asyncio.get_running_loop()
-        await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        await getaddrinfo_in_thread(host)  # not the loop's executor: a hung lookup must not hold the exit
         self.trace.end("dns")
         self._dns[host] = self.trace.ms["dns"]
 
