@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
 from pytest_autoglm.probes.dns import ANSWER_CACHE as dns_answers
+from pytest_autoglm.probes.dns import UDP_CHANNELS as dns_channels
+from pytest_autoglm.probes.dns import close_channels
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.results import (
     NAME_DOES_NOT_RESOLVE,
@@ -93,6 +95,7 @@ class Engine:
         self._latency_slots: asyncio.Semaphore | None = None
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
         self._answers: dict[Any, Any] = {}  # DNS answers shared by the run's checks (probes.dns.ANSWER_CACHE)
+        self._udp_channels: dict[Any, Any] = {}  # one UDP socket per resolver (probes.dns.UDP_CHANNELS)
         self._quiet: asyncio.Event | None = None
 
     # -- thread-side API -------------------------------------------------------------------------------------
@@ -177,6 +180,7 @@ class Engine:
         def stop() -> None:
             for task in asyncio.all_tasks(loop):
                 task.cancel()
+            close_channels(self._udp_channels)
             loop.call_soon(loop.stop)
 
         loop.call_soon_threadsafe(stop)
@@ -192,6 +196,7 @@ class Engine:
     def _create_tasks(self, checks: Sequence[Check]) -> None:
         assert self._quiet is not None
         dns_answers.set(self._answers)  # this callback's context is inherited by the tasks it creates
+        dns_channels.set(self._udp_channels)
         for check in checks:
             self._checks[check.id] = check
         for check in checks:

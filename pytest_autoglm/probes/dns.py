@@ -29,10 +29,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dns.asyncbackend
 import dns.asyncquery
 import dns.exception
+import dns.entropy
+import dns.flags
 import dns.inet
 import dns.message
 import dns.name
@@ -176,7 +179,9 @@ def _root_cause(exc: BaseException, kind: type[BaseException]) -> BaseException 
 
 def _error_answer(resolver: str, exc: BaseException, timeout: float) -> DnsAnswer:
     """Map an exception of one exchange to an answer (see the module docstring)."""
-    if isinstance(exc, (TimeoutError, dns.exception.Timeout, httpx.TimeoutException)):
+    stalled = _root_cause(exc, ssl.SSLWantReadError) or _root_cause(exc, ssl.SSLWantWriteError)
+    if stalled is not None or isinstance(exc, (TimeoutError, dns.exception.Timeout, httpx.TimeoutException)):
+        # a TLS handshake that never completes is a resolver that does not answer, not a TLS failure
         return DnsAnswer(resolver, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
     if _root_cause(exc, ConnectionRefusedError) is not None:
         return DnsAnswer(resolver, (), Reason.REFUSED, "connection refused (nothing listens on the resolver's port)")
@@ -190,12 +195,108 @@ def _error_answer(resolver: str, exc: BaseException, timeout: float) -> DnsAnswe
 # --------------------------------------------------------------------------- one query
 
 
+#: Set by the engine for its loop: its UDP sockets per resolver (the engine closes them at the end).
+UDP_CHANNELS: contextvars.ContextVar[dict[tuple[str, int], _UdpChannel] | None] = contextvars.ContextVar(
+    "autoglm_udp_channels", default=None
+)
+
+
+def close_channels(channels: dict[tuple[str, int], _UdpChannel]) -> None:
+    for channel in channels.values():
+        channel.close()
+    channels.clear()
+
+
+class _UdpChannel(asyncio.DatagramProtocol):
+    """One connected UDP socket per resolver and event loop; answers matched to questions by id.
+
+    A socket per query costs more than the query itself when thousands are in flight. The socket
+    is connected, so a closed resolver port shows as "connection refused" (ICMP) at once, and its
+    receive buffer is large, so a burst of answers is not dropped by the kernel.
+    """
+
+    RECEIVE_BUFFER = 4 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[dns.message.Message, asyncio.Future[dns.message.Message]]] = {}
+
+    @classmethod
+    async def for_resolver(cls, channels: dict[tuple[str, int], _UdpChannel], host: str, port: int) -> _UdpChannel:
+        loop = asyncio.get_running_loop()
+        key = (host, port)
+        channel = channels.get(key)
+        if channel is None or channel.transport is None or channel.transport.is_closing():
+            sock = socket.socket(dns.inet.af_for_address(host), socket.SOCK_DGRAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cls.RECEIVE_BUFFER)
+                sock.setblocking(False)
+                sock.connect((host, port))
+            except OSError:
+                sock.close()
+                raise
+            _, channel = await loop.create_datagram_endpoint(cls, sock=sock)
+            channels[key] = channel
+        return channel
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    async def ask(self, q: dns.message.Message) -> dns.message.Message:
+        assert self.transport is not None
+        while q.id in self.pending:  # ids are random; a clash with a question in flight is rare
+            q.id = dns.entropy.random_16()
+        future: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
+        self.pending[q.id] = (q, future)
+        try:
+            self.transport.sendto(q.to_wire())
+            return await future  # the caller's asyncio.timeout bounds this
+        finally:
+            self.pending.pop(q.id, None)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(data) < 2:
+            return
+        entry = self.pending.get(int.from_bytes(data[:2], "big"))
+        if entry is None or entry[1].done():
+            return  # late or stray: the question is gone
+        q, future = entry
+        try:
+            response = dns.message.from_wire(data, ignore_trailing=True, one_rr_per_rrset=False)
+        except Exception as exc:  # noqa: BLE001  a broken answer is that question's error
+            future.set_exception(exc)
+            return
+        if q.is_response(response):
+            future.set_result(response)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP port unreachable on a connected socket: every question in flight is refused."""
+        for _, future in list(self.pending.values()):
+            if not future.done():
+                future.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error_received(exc or ConnectionResetError("resolver socket closed"))
+        self.transport = None
+
+
 async def _exchange(
     q: dns.message.Message, spec: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None
 ) -> tuple[dns.message.Message, bool]:
     """Send ``q`` to one (non-system) resolver; return (response, used_tcp)."""
     assert spec.host is not None and spec.port is not None
     if spec.kind == "udp":
+        channels = UDP_CHANNELS.get()
+        if channels is not None:  # inside an engine: one socket per resolver for the whole run
+            channel = await _UdpChannel.for_resolver(channels, spec.host, spec.port)
+            response = await channel.ask(q)
+            if response.flags & dns.flags.TC:  # truncated: ask again over TCP
+                return await dns.asyncquery.tcp(q, spec.host, timeout=timeout, port=spec.port), True
+            return response, False
         # A connected socket, so a closed port shows as "connection refused" (ICMP)
         # at once instead of a timeout.
         backend = dns.asyncbackend.get_backend("asyncio")
