@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-DEBIAN_PACKAGES=(iproute2 nftables procps openssl nginx nsd unbound dnsutils curl)
+DEBIAN_PACKAGES=(iproute2 nftables procps openssl nginx nsd unbound dnsutils curl chromium)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()

@@ -18,7 +18,8 @@ Judged as Fetch does:
   normalisation (delete/get/head/options/post/put are upper-cased, anything else is sent
   as written); GET/HEAD/POST need no permission; ``*`` counts only without credentials;
 - preflight headers: names compared case-insensitively; ``*`` counts only without
-  credentials and never for ``Authorization``; Accept, Accept-Language and
+  credentials. The Fetch standard excludes ``Authorization`` from ``*``, but Chromium lets
+  ``*`` cover it: the probe judges as the browser does and says so in the message; Accept, Accept-Language and
   Content-Language need no permission. ``Content-Type`` is treated as needing
   permission, because a declared content type is almost always a non-safelisted one
   such as ``application/json``;
@@ -221,17 +222,20 @@ def _judge_preflight(ex: _Exchange, origin: str, method: str, unsafe: list[str],
             msg += " (methods are case-sensitive)"
         return _Judgement(False, msg, Reason.NOT_ALLOWED)
     names = {h.lower() for h in _split_list(ex.header("access-control-allow-headers"))}
+    notes: list[str] = []
     for name in unsafe:
-        if name in names or (wildcard_ok and "*" in names and name not in _NON_WILDCARD_HEADERS):
+        if name in names or (wildcard_ok and "*" in names):
+            if name in _NON_WILDCARD_HEADERS and name not in names:
+                notes.append(f"{name} is allowed only by '*' (Chromium accepts that; the Fetch standard and Firefox do not)")
             continue
         msg = f"request header {name} is not in Access-Control-Allow-Headers: {', '.join(sorted(names)) or '(none)'}"
         if "*" in names:
-            msg += " ('*' covers neither Authorization nor credentialed requests)"
+            msg += " ('*' does not cover credentialed requests)"
         return _Judgement(False, msg, Reason.NOT_ALLOWED)
     if not ok_status:
         msg = f"the preflight (OPTIONS) answered {status}; browsers need a 2xx status"
         return _Judgement(False, msg, Reason.PREFLIGHT, transient=status >= 500)
-    return _Judgement(True, "preflight allowed")
+    return _Judgement(True, "; ".join(["preflight allowed", *notes]))
 
 
 def _judge_actual(ex: _Exchange, origin: str, credentials: bool) -> _Judgement:
