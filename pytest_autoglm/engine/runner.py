@@ -34,8 +34,10 @@ from pytest_autoglm.probes.results import (
 
 T = TypeVar("T")
 
-#: Extra time past an attempt's timeout before the engine's safety net cuts the probe.
-SAFETY_GRACE_S = 1.0
+#: Extra time past an attempt's timeout before the engine's safety net cuts the probe (a probe
+#: bounds itself; this is for bugs). Generous, so a busy loop late to wake a probe whose own
+#: deadline already fired never turns its verdict into a timeout.
+SAFETY_GRACE_S = 2.0
 #: The shortest attempt worth making with what is left of a check's budget.
 MIN_ATTEMPT_S = 0.05
 #: TLS-speaking probes hold ~0.3 MiB each: they get a lower cap than plain TCP/DNS.
@@ -289,7 +291,7 @@ class Engine:
             if left < check.timeout:
                 check = dataclasses.replace(check, timeout=max(left, MIN_ATTEMPT_S))
             try:
-                async with asyncio.timeout(check.timeout + SAFETY_GRACE_S):
+                async with asyncio.timeout(2 * check.timeout + SAFETY_GRACE_S):
                     return await probe(check)
             except TimeoutError:
                 return Verdict.fail(check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s")
