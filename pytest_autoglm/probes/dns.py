@@ -254,7 +254,14 @@ class _UdpChannel(asyncio.DatagramProtocol):
         self.pending[q.id] = (q, future)
         try:
             self.transport.sendto(q.to_wire())
-            return await future  # the caller's asyncio.timeout bounds this
+            try:
+                return await future  # the caller's asyncio.timeout bounds this
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    # The answer came in time; the deadline fired only because a busy loop
+                    # woke late. Keep the answer (asyncio.timeout then reports no timeout).
+                    return future.result()
+                raise
         finally:
             self.pending.pop(q.id, None)
 

@@ -16,6 +16,7 @@ import asyncio
 import errno
 import ipaddress
 import os
+import select
 import socket
 from enum import StrEnum
 from typing import Final
@@ -110,6 +111,26 @@ def _errno_text(exc: OSError) -> str:
     return f"{os.strerror(code).lower()} ({name})"
 
 
+def _settled_state(sock: socket.socket) -> tuple[PortState, str] | None:
+    """What the kernel knows of a connect whose deadline fired: None if it is still pending.
+
+    A busy process can wake its event loop after the deadline although the handshake (or the
+    RST) arrived in time; the socket itself tells, so a late wake-up never reads as silence.
+    """
+    poller = select.poll()  # not select.select: descriptors above 1024 are common here
+    poller.register(sock, select.POLLOUT)
+    if not poller.poll(0):
+        return None
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error == 0:
+        return PortState.OPEN, "open (handshake completed)"
+    if error == errno.ECONNREFUSED:
+        return PortState.REFUSED, "connection refused (RST)"
+    if error in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN):
+        return PortState.UNREACHABLE, os.strerror(error)
+    return None
+
+
 async def observe_port(address: str, port: int, timeout: float) -> tuple[PortState, str]:
     """Make one connection attempt to ``address:port`` and say what happened.
 
@@ -135,6 +156,9 @@ async def observe_port(address: str, port: int, timeout: float) -> tuple[PortSta
             async with asyncio.timeout(timeout):
                 await loop.sock_connect(sock, (address, port))
         except TimeoutError:
+            settled = _settled_state(sock)
+            if settled is not None:
+                return settled
             return PortState.FILTERED, f"no answer within {format_duration(timeout)}"
         except ConnectionRefusedError:
             return PortState.REFUSED, "connection refused (RST)"

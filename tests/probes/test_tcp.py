@@ -293,3 +293,22 @@ def test_every_expectation_has_a_passing_state() -> None:
     """Each expectation is satisfiable (a control for the matrix above, not a copy of the rules)."""
     for expect in ("open", "closed", "refused", "filtered"):
         assert any(e == expect and r is None for e, _, r in MATRIX), expect
+
+
+def test_a_late_loop_does_not_turn_an_answer_into_silence() -> None:
+    """The loop is stuck past the probe's deadline while the kernel completes the handshake:
+    the verdict must follow the socket (open), not the late timer (filtered)."""
+    import time
+
+    from pytest_autoglm.probes.tcp import observe_port
+
+    with tcp_listener() as listener:
+
+        async def main() -> tuple[PortState, str]:
+            probe = asyncio.create_task(observe_port("127.0.0.1", listener.port, 0.1))
+            await asyncio.sleep(0)  # the probe starts its connect
+            time.sleep(0.3)  # a busy process: nothing runs on the loop meanwhile
+            return await probe
+
+        state, _ = asyncio.run(main())
+    assert state is PortState.OPEN
