@@ -11,7 +11,7 @@ Public API: the markers for your own tests, the inventory loader and the result 
 
 import pytest
 
-from pytest_autoglm.errors import AutoglmError, InventoryError, ProbeSetupError
+from pytest_autoglm.errors import AutoglmError, InventoryError
 from pytest_autoglm.inventory.validate import LoadedInventory, load_inventory
 from pytest_autoglm.probes.results import CheckResult, Layer, Outcome, Reason, Verdict
 
@@ -30,7 +30,6 @@ __all__ = [
     "Layer",
     "LoadedInventory",
     "Outcome",
-    "ProbeSetupError",
     "Reason",
     "Verdict",
     "__version__",

@@ -3,8 +3,11 @@
 ::
 
     AutoglmError
-    ├── InventoryError     a bad inventory: file, line, column, path, what would be right
-    └── ProbeSetupError    a check cannot be carried out locally (unreadable CA bundle ...)
+    └── InventoryError     a bad inventory: file, line, column, path, what would be right
+
+A check that cannot be carried out locally (an unreadable CA bundle, no file descriptors
+left) is not an exception: its probe returns reason ``setup`` and the item's outcome is
+``error``.
 
 An ``InventoryError`` renders as ``prod.yaml:14:7: targets[1].tcp.open[0]: message``
 so editors and CI logs can jump to the place.
@@ -46,7 +49,3 @@ class InventoryError(AutoglmError):
                 where += f":{self.col}"
         what = f"{self.path}: {self.message}" if self.path else self.message
         return f"{where}: {what}"
-
-
-class ProbeSetupError(AutoglmError):
-    """A local precondition of a probe is missing (outcome ``error``, not ``failed``)."""
