@@ -252,10 +252,12 @@ class _Converter:
 
 def load_tree(path: Path) -> LocatedDict:
     """Read ``path`` and its includes, merged (the including file wins, key by key)."""
-    return _load_with_includes(path.resolve(), chain=(), named_at=None)
+    return _load_with_includes(path.resolve(), chain=(), named_at=None, root_entry=None)
 
 
-def _load_with_includes(path: Path, chain: tuple[Path, ...], named_at: Mark | None) -> LocatedDict:
+def _load_with_includes(path: Path, chain: tuple[Path, ...], named_at: Mark | None, root_entry: Mark | None) -> LocatedDict:
+    """``root_entry``: the include entry of the file pytest was given that led here; a cycle is
+    reported there, in the file the user named (as the spec's ``prod.yaml:3:1: include cycle``)."""
     name = display_name(path)
     text = read_text(path, named_at=named_at)
     data = parse_yaml(text, name)
@@ -285,8 +287,9 @@ def _load_with_includes(path: Path, chain: tuple[Path, ...], named_at: Mark | No
         target = (path.parent / entry).resolve()
         if target in (*chain, path):
             names = " -> ".join(display_name(p) for p in (*chain, path, target))
-            raise InventoryError(f"include cycle: {names}", file=name, line=mark.line, col=mark.col)
-        included = _load_with_includes(target, (*chain, path), named_at=mark)
+            spot = root_entry or mark
+            raise InventoryError(f"include cycle: {names}", file=spot.file, line=spot.line, col=spot.col)
+        included = _load_with_includes(target, (*chain, path), named_at=mark, root_entry=root_entry or mark)
         merged = included if merged is None else merge_trees(merged, included)
     assert merged is not None
     return merge_trees(merged, data)

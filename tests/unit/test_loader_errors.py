@@ -239,7 +239,8 @@ def test_cycle_through_three_files(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     _write(tmp_path, "b.yaml", "include: c.yaml\n")
     _write(tmp_path, "c.yaml", "include: [a.yaml]\n")
     message = _load_error("a.yaml").render()
-    assert message == "c.yaml:1:11: include cycle: a.yaml -> b.yaml -> c.yaml -> a.yaml"
+    # reported at the entry of the file pytest was given that leads into the cycle
+    assert message == "a.yaml:2:10: include cycle: a.yaml -> b.yaml -> c.yaml -> a.yaml"
 
 
 def test_diamond_include_is_not_a_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
