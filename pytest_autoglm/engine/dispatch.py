@@ -14,7 +14,6 @@ from pytest_autoglm.probes import dns as dns_probe
 from pytest_autoglm.probes import tcp as tcp_probe
 from pytest_autoglm.probes.results import Layer, Verdict
 
-
 _PROBE_MODULES = {
     Layer.TLS: "pytest_autoglm.probes.tls",
     Layer.HTTP: "pytest_autoglm.probes.http",

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
+from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.dns import ANSWER_CACHE as dns_answers
 from pytest_autoglm.probes.dns import UDP_CHANNELS as dns_channels
 from pytest_autoglm.probes.dns import close_channels
-from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.results import (
     NAME_DOES_NOT_RESOLVE,
     CheckResult,

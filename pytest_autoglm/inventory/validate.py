@@ -14,7 +14,16 @@ from pydantic import BaseModel, ValidationError
 
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.inventory.loader import LocatedDict, LocatedList, Mark, display_name, load_tree
-from pytest_autoglm.inventory.models import CorsCheck, Defaults, DnsSection, HttpCheck, Inventory, Target, TcpSection, TlsSection
+from pytest_autoglm.inventory.models import (
+    CorsCheck,
+    Defaults,
+    DnsSection,
+    HttpCheck,
+    Inventory,
+    Target,
+    TcpSection,
+    TlsSection,
+)
 from pytest_autoglm.inventory.secrets import Redactor, interpolate
 
 _ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]+$")

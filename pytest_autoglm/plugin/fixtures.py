@@ -15,8 +15,8 @@ import pytest
 
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.inventory.models import Target
-from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.plan import Check, DnsCheckSpec, RunSettings, TcpCheckSpec, build_plan, make_check
+from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.validate import LoadedInventory
 from pytest_autoglm.plugin.state import get_state
 from pytest_autoglm.probes.results import CheckResult, Layer

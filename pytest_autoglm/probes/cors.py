@@ -56,13 +56,15 @@ import asyncio
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 from urllib.parse import urlsplit
 
 import httpx
 
-from pytest_autoglm.probes.http import Hop, HttpAttempt, Redactor
+from pytest_autoglm.probes.http import ConnectionOptions, Hop, HttpAttempt
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
 
 __all__ = [
@@ -74,10 +76,6 @@ __all__ = [
     "check_cors_origin",
     "serialize_origin",
 ]
-
-
-def _identity(text: str) -> str:
-    return text
 
 
 VARY_MISSING = Reason.VARY_MISSING
@@ -282,27 +280,11 @@ async def check_cors_origin(
     origin: str,
     *,
     should_allow: bool,
-    address: str | None = None,
     timeout: float,
-    ca_bundle: Path | None = None,
-    client_cert: Path | None = None,
-    client_key: Path | None = None,
-    proxy: str | None = None,
-    verify: bool = True,
-    redact: Redactor = _identity,
+    **connection: Unpack[ConnectionOptions],
 ) -> Verdict:
     """One attempt: is ``origin`` allowed (``should_allow``) or refused, for every declared method?"""
-    attempt = HttpAttempt(
-        expect.url,
-        address=address,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        client_cert=client_cert,
-        client_key=client_key,
-        proxy=proxy,
-        verify=verify,
-        redact=redact,
-    )
+    attempt = HttpAttempt(expect.url, timeout=timeout, **connection)
     origin = serialize_origin(origin)
     if (setup := attempt.prepare()) is not None:
         return setup
@@ -411,14 +393,8 @@ async def check_cors_hole(
     hole: str,
     allowed_origins: Sequence[str],
     *,
-    address: str | None = None,
     timeout: float,
-    ca_bundle: Path | None = None,
-    client_cert: Path | None = None,
-    client_key: Path | None = None,
-    proxy: str | None = None,
-    verify: bool = True,
-    redact: Redactor = _identity,
+    **connection: Unpack[ConnectionOptions],
 ) -> Verdict:
     """One attempt of one classic misconfiguration probe (``hole`` in ``CORS_HOLES``).
 
@@ -427,17 +403,7 @@ async def check_cors_hole(
     """
     if hole not in CORS_HOLES:
         raise ValueError(f"unknown CORS hole {hole!r}; expected one of {', '.join(CORS_HOLES)}")
-    attempt = HttpAttempt(
-        expect.url,
-        address=address,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        client_cert=client_cert,
-        client_key=client_key,
-        proxy=proxy,
-        verify=verify,
-        redact=redact,
-    )
+    attempt = HttpAttempt(expect.url, timeout=timeout, **connection)
     if (setup := attempt.prepare()) is not None:
         return setup
     origins = _probe_origins(hole, _usable(allowed_origins))

@@ -33,8 +33,8 @@ from typing import Any
 
 import dns.asyncbackend
 import dns.asyncquery
-import dns.exception
 import dns.entropy
+import dns.exception
 import dns.flags
 import dns.inet
 import dns.message

@@ -44,7 +44,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 import httpcore  # noqa: F401  # httpx imports it on the first client: ~0.4 s inside a measured attempt
 import httpx
@@ -454,6 +457,18 @@ def _describe(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- attempt
 
 
+class ConnectionOptions(TypedDict, total=False):
+    """How http and cors probes connect (everything but the timeout, which every call gives)."""
+
+    address: str | None  # connect here, keeping the URL's host for Host, SNI and verification
+    ca_bundle: Path | None
+    client_cert: Path | None
+    client_key: Path | None
+    proxy: str | None
+    verify: bool
+    redact: Redactor
+
+
 class HttpAttempt:
     """The connection settings of one attempt, shared by its hops (http and cors).
 
@@ -465,7 +480,7 @@ class HttpAttempt:
         self,
         url: str,
         *,
-        address: str | None,
+        address: str | None = None,
         timeout: float,
         ca_bundle: Path | None = None,
         client_cert: Path | None = None,
@@ -828,27 +843,11 @@ def _json_problem(expected: dict[str, Any], hop: Hop) -> str | None:
 async def check_http(
     expect: HttpExpectation,
     *,
-    address: str | None = None,
     timeout: float,
-    ca_bundle: Path | None = None,
-    client_cert: Path | None = None,
-    client_key: Path | None = None,
-    proxy: str | None = None,
-    verify: bool = True,
-    redact: Redactor = _identity,
+    **connection: Unpack[ConnectionOptions],
 ) -> Verdict:
     """One attempt of ``expect``, bounded by ``timeout`` as a whole. Never raises for a verdict."""
-    attempt = HttpAttempt(
-        expect.url,
-        address=address,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        client_cert=client_cert,
-        client_key=client_key,
-        proxy=proxy,
-        verify=verify,
-        redact=redact,
-    )
+    attempt = HttpAttempt(expect.url, timeout=timeout, **connection)
     attempt.current = (expect.method, expect.url)
     if (setup := attempt.prepare()) is not None:
         return setup
