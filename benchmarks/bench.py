@@ -767,56 +767,77 @@ def main() -> int:
                     run.setdefault("durations", {})[proc] = phase_durations(stamps, run["wall_s"])
                     print(f"phases of {name} [{proc}] (s): {json.dumps(run['durations'][proc])}")
         # -- correctness: the same outcomes as the lab says
+        # A run that crashed, was killed, or gave other outcomes than the lab's measures nothing:
+        # the targets it feeds are reported INVALID, never MET.
         for name, run in (("baseline", base), ("plugin", plugin), ("plugin -n 2", xdist), *variants):
             if run is None:
                 continue
             got = Counter(run["outcomes"])
+            run["valid"] = got == expected and not run["killed"] and run["rc"] in (0, 1)
             if got != expected:
                 print(f"WARNING: {name} outcomes differ from the lab's: got {dict(got)}, expected {dict(expected)}")
             else:
                 print(f"{name}: outcomes as expected {dict(sorted(expected.items()))}")
+            if not run["valid"]:
+                print(f"WARNING: {name} run is not valid (exit code {run['rc']}, killed {run['killed']}); see {work}/{run['label']}.out with --keep")
+        for run in (collect, *(r for _, r in collect_variants)):
+            if run is not None:
+                run["valid"] = run["rc"] == 0 and not run["killed"]
+                if not run["valid"]:
+                    print(f"WARNING: {run['label']} run is not valid (exit code {run['rc']}, killed {run['killed']})")
 
         # -- the targets of issue 8
         verdicts = []
 
-        def verdict(text: str, ok: bool, measured_text: str) -> None:
-            verdicts.append({"target": text, "met": ok, "measured": measured_text})
+        def verdict(text: str, ok: bool, measured_text: str, *runs: dict[str, Any]) -> None:
+            valid = all(run["valid"] for run in runs)
+            verdicts.append({"target": text, "met": ok and valid, "valid": valid, "measured": measured_text})
 
         verdict(
             f"{args.targets} targets: wall within {TARGET_RATIO:g}x the baseline",
             ratio <= TARGET_RATIO,
             f"{ratio:.2f}x",
+            base,
+            plugin,
         )
         verdict(
             f"{args.targets} targets: wall under {TARGET_WALL_S:g} s",
             plugin["wall_s"] < TARGET_WALL_S,
             f"{plugin['wall_s']:.2f} s",
+            plugin,
         )
         if collect:
             verdict(
                 f"{collect_checks}-check collection under {TARGET_COLLECT_S:g} s",
                 collect["wall_s"] < TARGET_COLLECT_S,
                 f"{collect['wall_s']:.2f} s",
+                collect,
             )
             verdict(
                 f"{collect_checks}-check collection peak RSS under {TARGET_COLLECT_RSS_MB:g} MB",
                 collect["maxrss_mb"] < TARGET_COLLECT_RSS_MB,
                 f"{collect['maxrss_mb']:.0f} MB",
+                collect,
             )
         verdict(
             f"pytest overhead under {TARGET_OVERHEAD_MS:g} ms per check",
             overhead_ms < TARGET_OVERHEAD_MS,
             f"{overhead_ms:.2f} ms",
+            base,
+            plugin,
         )
         if xdist:
             verdict(
                 "-n 2 not slower than without",
                 xdist["wall_s"] <= plugin["wall_s"],
                 f"{xdist['wall_s']:.2f} s vs {plugin['wall_s']:.2f} s",
+                plugin,
+                xdist,
             )
         print()
         for v in verdicts:
-            print(f"{'MET    ' if v['met'] else 'NOT MET'}  {v['target']}: {v['measured']}")
+            label = "INVALID" if not v["valid"] else "MET    " if v["met"] else "NOT MET"
+            print(f"{label}  {v['target']}: {v['measured']}")
 
         # -- profiles
         if args.profile:
@@ -851,7 +872,7 @@ def main() -> int:
         )
         if args.json:
             args.json.write_text(json.dumps(results, indent=1, default=str))
-        return 0
+        return 0 if all(v["valid"] for v in verdicts) else 1
     finally:
         if lab is not None:
             tails = lab.close()

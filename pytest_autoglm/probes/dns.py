@@ -207,26 +207,33 @@ def close_channels(channels: dict[tuple[str, int], _UdpChannel]) -> None:
     channels.clear()
 
 
-class _UdpChannel(asyncio.DatagramProtocol):
+class _UdpChannel:
     """One connected UDP socket per resolver and event loop; answers matched to questions by id.
 
     A socket per query costs more than the query itself when thousands are in flight. The socket
     is connected, so a closed resolver port shows as "connection refused" (ICMP) at once, and its
-    receive buffer is large, so a burst of answers is not dropped by the kernel.
+    receive buffer is large, so a burst of answers is not dropped by the kernel. It is read here
+    rather than through an asyncio transport, which takes one datagram per loop iteration: in a
+    burst, answers would then wait in the buffer behind every other ready callback until their
+    questions timed out.
     """
 
     RECEIVE_BUFFER = 4 * 1024 * 1024
+    #: Datagrams read per wake-up, so one busy resolver cannot starve the rest of the loop.
+    READ_BATCH = 256
 
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.sock = sock
+        self.loop = loop
+        self.closed = False
         self.pending: dict[int, tuple[dns.message.Message, asyncio.Future[dns.message.Message]]] = {}
+        loop.add_reader(sock.fileno(), self._drain)
 
     @classmethod
-    async def for_resolver(cls, channels: dict[tuple[str, int], _UdpChannel], host: str, port: int) -> _UdpChannel:
-        loop = asyncio.get_running_loop()
+    def for_resolver(cls, channels: dict[tuple[str, int], _UdpChannel], host: str, port: int) -> _UdpChannel:
         key = (host, port)
         channel = channels.get(key)
-        if channel is None or channel.transport is None or channel.transport.is_closing():
+        if channel is None or channel.closed:
             sock = socket.socket(dns.inet.af_for_address(host), socket.SOCK_DGRAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cls.RECEIVE_BUFFER)
@@ -235,25 +242,28 @@ class _UdpChannel(asyncio.DatagramProtocol):
             except OSError:
                 sock.close()
                 raise
-            _, channel = await loop.create_datagram_endpoint(cls, sock=sock)
-            channels[key] = channel
+            channel = channels[key] = cls(sock, asyncio.get_running_loop())
         return channel
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self._fail_all(ConnectionResetError("resolver socket closed"))
 
     async def ask(self, q: dns.message.Message) -> dns.message.Message:
-        assert self.transport is not None
         while q.id in self.pending:  # ids are random; a clash with a question in flight is rare
             q.id = dns.entropy.random_16()
-        future: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dns.message.Message] = self.loop.create_future()
         self.pending[q.id] = (q, future)
         try:
-            self.transport.sendto(q.to_wire())
+            wire = q.to_wire()
+            try:
+                self.sock.send(wire)
+            except BlockingIOError:  # the send buffer is full: wait for room
+                await self.loop.sock_sendall(self.sock, wire)
             try:
                 return await future  # the caller's asyncio.timeout bounds this
             except asyncio.CancelledError:
@@ -265,7 +275,18 @@ class _UdpChannel(asyncio.DatagramProtocol):
         finally:
             self.pending.pop(q.id, None)
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def _drain(self) -> None:
+        for _ in range(self.READ_BATCH):
+            try:
+                data = self.sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP port unreachable: every question in flight is refused
+                self._fail_all(exc)
+                continue
+            self._answer(data)
+
+    def _answer(self, data: bytes) -> None:
         if len(data) < 2:
             return
         entry = self.pending.get(int.from_bytes(data[:2], "big"))
@@ -280,15 +301,10 @@ class _UdpChannel(asyncio.DatagramProtocol):
         if q.is_response(response):
             future.set_result(response)
 
-    def error_received(self, exc: Exception) -> None:
-        """ICMP port unreachable on a connected socket: every question in flight is refused."""
+    def _fail_all(self, exc: BaseException) -> None:
         for _, future in list(self.pending.values()):
             if not future.done():
                 future.set_exception(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.error_received(exc or ConnectionResetError("resolver socket closed"))
-        self.transport = None
 
 
 async def _exchange(
@@ -299,7 +315,7 @@ async def _exchange(
     if spec.kind == "udp":
         channels = UDP_CHANNELS.get()
         if channels is not None:  # inside an engine: one socket per resolver for the whole run
-            channel = await _UdpChannel.for_resolver(channels, spec.host, spec.port)
+            channel = _UdpChannel.for_resolver(channels, spec.host, spec.port)
             response = await channel.ask(q)
             if response.flags & dns.flags.TC:  # truncated: ask again over TCP
                 return await dns.asyncquery.tcp(q, spec.host, timeout=timeout, port=spec.port), True
@@ -487,7 +503,9 @@ async def query(
     cache = ANSWER_CACHE.get()
     if cache is None:
         return await _query(name, rdtype, resolver, timeout, ssl_context)
-    key = (resolver.text, name.lower().rstrip("."), rdtype.upper(), timeout, id(ssl_context))
+    # Not keyed by the timeout: attempts of the same question differ in what is left of their
+    # budget, and each waits only as long as its own timeout allows.
+    key = (resolver.text, name.lower().rstrip("."), rdtype.upper(), id(ssl_context))
     shared = cache.get(key)
     if shared is None:
         shared = asyncio.ensure_future(_query(name, rdtype, resolver, timeout, ssl_context))
@@ -495,9 +513,18 @@ async def query(
 
         def forget_transient(done: asyncio.Future[DnsAnswer]) -> None:
             if done.cancelled() or done.exception() is not None or done.result().reason in _NOT_RESOLVING:
-                cache.pop(key, None)
+                if cache.get(key) is done:
+                    del cache[key]
 
         shared.add_done_callback(forget_transient)
+    elif not shared.done():
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(shared)
+        except TimeoutError:
+            if shared.done() and not shared.cancelled():
+                return shared.result()  # answered in time; the loop woke late
+            return DnsAnswer(resolver.text, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
     return await asyncio.shield(shared)
 
 

@@ -64,6 +64,7 @@ class FakeDnsServer:
         tls: bool = False,
         doh: bool = False,
         ttl: int = 300,
+        receive_buffer: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -71,6 +72,7 @@ class FakeDnsServer:
         self.truncate_udp = truncate_udp
         self.servfail_names = {dns.name.from_text(n) for n in servfail_names}
         self.ttl = ttl
+        self.receive_buffer = receive_buffer  # bytes of UDP receive buffer, for bursts of questions
         self.zone = self._load_zone(zone)
         self._want_tls = tls
         self._want_doh = doh
@@ -189,6 +191,13 @@ class FakeDnsServer:
                 if exc.errno == errno.EADDRINUSE:
                     continue
                 raise
+            if self.receive_buffer:
+                # FORCE passes net.core.rmem_max (we run as root); plain RCVBUF is capped by it
+                option = getattr(socket, "SO_RCVBUFFORCE", socket.SO_RCVBUF)
+                try:
+                    udp.setsockopt(socket.SOL_SOCKET, option, self.receive_buffer)
+                except PermissionError:
+                    udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
             udp.settimeout(_POLL)
             tcp.settimeout(_POLL)
             self._sockets += [tcp, udp]
