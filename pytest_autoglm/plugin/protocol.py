@@ -13,7 +13,7 @@ whose fixtures pytest tears down between items) takes pytest's full protocol ins
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Literal
 
 import pytest
@@ -54,3 +54,23 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     phase("teardown", item.teardown)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
+    """Keep pytest's failure summary linear in the number of items.
+
+    For each failure, pytest looks for the test's teardown output among all setup and teardown
+    reports, which costs failures x items (0.2 s for 200 failures among 2,000 items). Passed
+    setup and teardown reports without output contribute nothing to any summary, so they are
+    set aside while the summary is written, and put back after.
+    """
+    stats = terminalreporter.stats
+    quiet = stats.get("")
+    if not quiet:
+        return (yield)
+    stats[""] = [r for r in quiet if not (isinstance(r, pytest.TestReport) and r.passed and r.when != "call" and not r.sections)]
+    try:
+        return (yield)
+    finally:
+        stats[""] = quiet

@@ -58,7 +58,23 @@ def build_document(
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
-    write_atomically(path, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_atomically(path, encode_json(document))
+
+
+def encode_json(document: dict[str, Any]) -> str:
+    """The document indented, with one result per line.
+
+    Easy to read and to grep, and fast: ``json`` encodes in C only without ``indent``, and the
+    pure-Python encoder costs ~0.1 ms per result, which is a lot of a run of thousands.
+    """
+    head = {key: value for key, value in document.items() if key != "results"}
+    text = json.dumps(head, indent=2, ensure_ascii=False, default=str)
+    results = document.get("results")
+    if results is None:
+        return text + "\n"
+    lines = ",\n".join("    " + json.dumps(entry, ensure_ascii=False, default=str) for entry in results)
+    body = f'"results": [\n{lines}\n  ]' if lines else '"results": []'
+    return (text[:-2] + ",\n  " if head else "{\n  ") + body + "\n}\n"
 
 
 def write_atomically(path: Path, text: str) -> None:
