@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
+from pytest_autoglm.engine.slots import Slots
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.dns import ANSWER_CACHE as dns_answers
 from pytest_autoglm.probes.dns import UDP_CHANNELS as dns_channels
@@ -81,7 +82,15 @@ def blocks(lower: Check, result: CheckResult) -> bool:
 class Engine:
     """Runs checks concurrently on a private event loop; thread-safe entry points for pytest."""
 
-    def __init__(self, *, concurrency: int = 256, tls_concurrency: int = DEFAULT_TLS_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int = 256,
+        tls_concurrency: int = DEFAULT_TLS_CONCURRENCY,
+        outside: Callable[[str], tuple[Check, concurrent.futures.Future[CheckResult]] | None] | None = None,
+    ) -> None:
+        """``outside`` finds checks that run elsewhere (in a :class:`ProcessRunner`), for the upstream rule."""
+        self.outside = outside
         self.concurrency = concurrency
         self.tls_concurrency = min(tls_concurrency, concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -91,9 +100,10 @@ class Engine:
         # loop-side state (touched only from the loop thread)
         self._tasks: dict[str, asyncio.Task[CheckResult]] = {}
         self._checks: dict[str, Check] = {}
-        self._addresses: dict[tuple[Any, ...], asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]]] = {}
-        self._slots: asyncio.Semaphore | None = None
-        self._tls_slots: asyncio.Semaphore | None = None
+        self._addresses: dict[tuple[Any, ...], tuple[asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]], _Clock]] = {}
+        self._slots: Slots | None = None
+        self._dns_slots: Slots | None = None
+        self._tls_slots: Slots | None = None
         self._latency_slots: asyncio.Semaphore | None = None
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
         self._answers: dict[Any, Any] = {}  # DNS answers shared by the run's checks (probes.dns.ANSWER_CACHE)
@@ -112,8 +122,9 @@ class Engine:
                 loop = asyncio.new_event_loop()
                 asyncio.set_event_loop(loop)
                 self._loop = loop
-                self._slots = asyncio.Semaphore(self.concurrency)
-                self._tls_slots = asyncio.Semaphore(self.tls_concurrency)
+                self._slots = Slots(self.concurrency)
+                self._dns_slots = Slots(self.concurrency)
+                self._tls_slots = Slots(self.tls_concurrency)
                 self._latency_slots = asyncio.Semaphore(LATENCY_CONCURRENCY)
                 self._quiet = asyncio.Event()
                 self._quiet.set()
@@ -145,6 +156,14 @@ class Engine:
             return self._wait(self._futures[check.id])
         except EngineStopped as exc:
             return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
+
+    def when_done(self, check: Check, callback: Callable[[concurrent.futures.Future[CheckResult]], None]) -> None:
+        """Call ``callback`` with the scheduled check's future once it is settled (in the loop's thread)."""
+        self._futures[check.id].add_done_callback(callback)
+
+    def alive(self) -> bool:
+        """Whether the loop thread runs (False before the first use, after close, or if it died)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the engine's loop from synchronous code (users' own tests)."""
@@ -236,10 +255,16 @@ class Engine:
             future.set_result(task.result())
 
     async def _run_check(self, check: Check) -> CheckResult:
+        clock = _Clock()
+        host = dispatch.connect_host(check) if check.kind is not Layer.DNS else None
+        if host is not None:
+            # Look the addresses up while the lower items run: the lookup does not depend on
+            # them, and waiting first would put every connect behind every DNS item.
+            self._lookup(check, host)
         upstream = await self._upstream_failure(check)
         if upstream is not None:
             return upstream
-        clock = _Clock()
+        clock.runnable = time.monotonic()
         try:
             result = await self._execute(check, clock)
         except Exception as exc:  # a bug or a broken local setup: outcome error, never a hang
@@ -259,10 +284,18 @@ class Engine:
     async def _upstream_failure(self, check: Check) -> CheckResult | None:
         for dep_id in check.depends_on:
             task = self._tasks.get(dep_id)
-            if task is None:  # not selected in this run: the item's own probe will tell
-                continue
-            lower = self._checks[dep_id]
-            result = await asyncio.shield(task)
+            if task is not None:
+                lower = self._checks[dep_id]
+                result = await asyncio.shield(task)
+            else:
+                elsewhere = self.outside(dep_id) if self.outside is not None else None
+                if elsewhere is None:  # not selected in this run: the item's own probe will tell
+                    continue
+                lower, future = elsewhere
+                try:
+                    result = await asyncio.shield(asyncio.wrap_future(future))  # never cancel the other's future
+                except EngineStopped:
+                    continue
             if blocks(lower, result):
                 return CheckResult(
                     Outcome.FAILED,
@@ -275,17 +308,26 @@ class Engine:
                 )
         return None
 
-    async def _guarded(self, check: Check, probe: Callable[[Check], Awaitable[Verdict]], clock: _Clock) -> Verdict:
+    async def _guarded(
+        self, check: Check, probe: Callable[[Check], Awaitable[Verdict]], clock: _Clock, *, dns: bool = False
+    ) -> Verdict:
         """One attempt, once a slot is free; time counts from then, never the wait for the slot.
+
+        DNS work (``dns``: DNS items and address lookups) has slots of its own, so questions never
+        wait behind connections held open by silent ports, nor connections behind questions.
 
         The check's whole budget (``check.deadline``: every attempt and backoff, the address
         lookup included) runs from its first attempt; an attempt gets ``check.timeout`` or what
         is left of the budget. Probes bound themselves by the timeout they are given; the
         engine's own bound is a safety net a little wider, so a probe bug costs that, never a hang.
         """
-        slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
+        if dns:
+            slots = self._dns_slots
+        else:
+            slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
         assert slots is not None
-        async with slots:
+        # A check that has begun (its lookup done, or a retry) goes first: see engine.slots.
+        async with slots.hold(urgent=clock.started is not None):
             clock.start()
             left = clock.left(check.deadline)
             if left < check.timeout:
@@ -299,7 +341,7 @@ class Engine:
     async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
             verdict, attempts = await with_retries(
-                lambda: self._guarded(check, dispatch.dns_attempt, clock),
+                lambda: self._guarded(check, dispatch.dns_attempt, clock, dns=True),
                 retries=check.retries,
                 backoff=check.backoff,
                 time_left=lambda: clock.left(check.deadline),
@@ -309,7 +351,9 @@ class Engine:
         if host is None:  # through a proxy: connect by name
             addresses: tuple[str | None, ...] = (None,)
         else:
-            found, failure, attempts = await self._resolve(check, host, clock)
+            lookup, lookup_clock = self._lookup(check, host)
+            found, failure, attempts = await asyncio.shield(lookup)
+            clock.include(lookup_clock)  # the item's budget covers its lookup (from when the item could run)
             if failure is not None:
                 return _final(failure, attempts)
             addresses = found
@@ -325,11 +369,13 @@ class Engine:
         outcomes = await asyncio.gather(*(one(a) for a in addresses))
         return _combine(addresses, outcomes)
 
-    async def _resolve(self, check: Check, host: str, clock: _Clock) -> tuple[tuple[str, ...], Verdict | None, int]:
-        """The addresses to check, shared by every check of the same host and settings (one lookup)."""
+    def _lookup(self, check: Check, host: str) -> tuple[asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]], _Clock]:
+        """The lookup of the addresses to check, shared by every check of the same host and settings,
+        and the clock of its budget (that of the check that started it)."""
         key = (host.lower(), check.resolvers, check.timeout, check.retries, check.backoff, check.ca_bundle)
-        task = self._addresses.get(key)
-        if task is None:
+        shared = self._addresses.get(key)
+        if shared is None:
+            clock = _Clock()
 
             async def resolve() -> tuple[tuple[str, ...], Verdict | None, int]:
                 found: tuple[str, ...] = ()
@@ -340,7 +386,7 @@ class Engine:
                     return failure or Verdict.ok()
 
                 async def attempt() -> Verdict:
-                    verdict = await self._guarded(check, lookup, clock)
+                    verdict = await self._guarded(check, lookup, clock, dns=True)
                     return verdict if verdict.passed or verdict.layer is Layer.DNS else Verdict.fail(Layer.DNS, Reason.TIMEOUT, verdict.message)
 
                 verdict, attempts = await with_retries(
@@ -349,8 +395,14 @@ class Engine:
                 return found, (None if verdict.passed else verdict), attempts
 
             task = asyncio.ensure_future(resolve())
-            self._addresses[key] = task
-        return await asyncio.shield(task)
+            task.add_done_callback(_retrieve)  # a lookup whose check failed upstream is awaited by nobody
+            shared = self._addresses[key] = (task, clock)
+        return shared
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class _Clock:
@@ -358,10 +410,16 @@ class _Clock:
 
     def __init__(self) -> None:
         self.started: float | None = None
+        self.runnable = 0.0  # when the lower items it waits for were done
 
     def start(self) -> None:
         if self.started is None:
             self.started = time.monotonic()
+
+    def include(self, earlier: _Clock) -> None:
+        """Count the work timed by ``earlier`` (an address lookup) from when this check could run."""
+        if self.started is None and earlier.started is not None:
+            self.started = max(earlier.started, self.runnable)
 
     def left(self, budget: float) -> float:
         """Seconds left of ``budget`` counted from the start."""

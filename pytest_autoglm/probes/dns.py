@@ -26,7 +26,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from pytest_autoglm.inventory.resolvers import (
     parse_resolver,
     validate_record_value,
 )
+from pytest_autoglm.probes import dnswire
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
 
 MODES = ("equal", "present", "absent", "contains")
@@ -226,7 +227,7 @@ class _UdpChannel:
         self.sock = sock
         self.loop = loop
         self.closed = False
-        self.pending: dict[int, tuple[dns.message.Message, asyncio.Future[dns.message.Message]]] = {}
+        self.pending: dict[int, tuple[Callable[[bytes], Any], asyncio.Future[Any]]] = {}
         loop.add_reader(sock.fileno(), self._drain)
 
     @classmethod
@@ -253,13 +254,32 @@ class _UdpChannel:
         self.sock.close()
         self._fail_all(ConnectionResetError("resolver socket closed"))
 
+    def free_id(self) -> int:
+        """A query id not in flight on this socket (ids are random; a clash is rare)."""
+        qid = dns.entropy.random_16()
+        while qid in self.pending:
+            qid = dns.entropy.random_16()
+        return qid
+
     async def ask(self, q: dns.message.Message) -> dns.message.Message:
-        while q.id in self.pending:  # ids are random; a clash with a question in flight is rare
-            q.id = dns.entropy.random_16()
-        future: asyncio.Future[dns.message.Message] = self.loop.create_future()
-        self.pending[q.id] = (q, future)
+        """Send ``q``; its answer, parsed by dnspython (a datagram that does not answer it is ignored)."""
+        if q.id in self.pending:
+            q.id = self.free_id()
+
+        def read(data: bytes) -> dns.message.Message | None:
+            response = dns.message.from_wire(data, ignore_trailing=True, one_rr_per_rrset=False)
+            return response if q.is_response(response) else None
+
+        return await self.exchange(q.id, q.to_wire(), read)  # type: ignore[no-any-return]
+
+    async def exchange(self, qid: int, wire: bytes, read: Callable[[bytes], Any]) -> Any:
+        """Send ``wire`` (query id ``qid``); the first non-None ``read`` of a datagram with that id.
+
+        ``read`` runs as the datagram arrives; an exception it raises is the question's error.
+        """
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self.pending[qid] = (read, future)
         try:
-            wire = q.to_wire()
             try:
                 self.sock.send(wire)
             except BlockingIOError:  # the send buffer is full: wait for room
@@ -273,7 +293,7 @@ class _UdpChannel:
                     return future.result()
                 raise
         finally:
-            self.pending.pop(q.id, None)
+            self.pending.pop(qid, None)
 
     def _drain(self) -> None:
         for _ in range(self.READ_BATCH):
@@ -292,14 +312,14 @@ class _UdpChannel:
         entry = self.pending.get(int.from_bytes(data[:2], "big"))
         if entry is None or entry[1].done():
             return  # late or stray: the question is gone
-        q, future = entry
+        read, future = entry
         try:
-            response = dns.message.from_wire(data, ignore_trailing=True, one_rr_per_rrset=False)
+            value = read(data)
         except Exception as exc:  # noqa: BLE001  a broken answer is that question's error
             future.set_exception(exc)
             return
-        if q.is_response(response):
-            future.set_result(response)
+        if value is not None:
+            future.set_result(value)
 
     def _fail_all(self, exc: BaseException) -> None:
         for _, future in list(self.pending.values()):
@@ -539,6 +559,11 @@ async def _query(
         return DnsAnswer(resolver.text, (), Reason.SETUP, f"cannot ask for {name!r} {rdtype}: {exc}")
     if resolver.kind == "system":
         return await _query_system(name, qname, rdtype, timeout)
+    channels = UDP_CHANNELS.get()
+    if channels is not None and resolver.kind == "udp" and rdtype in dnswire.RDTYPES:
+        plain = await _plain_query(channels, name, qname, rdtype, resolver, timeout)
+        if plain is not None:
+            return plain
     q = dns.message.make_query(qname, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
     try:
         async with asyncio.timeout(timeout):
@@ -546,6 +571,60 @@ async def _query(
     except Exception as exc:  # noqa: BLE001  probes never raise for a verdict
         return _error_answer(resolver.text, exc, timeout)
     return _from_response(resolver.text, response, qname, rdtype, used_tcp)
+
+
+async def _plain_query(
+    channels: dict[tuple[str, int], _UdpChannel],
+    name: str,
+    qname: dns.name.Name,
+    rdtype: str,
+    resolver: ResolverSpec,
+    timeout: float,
+) -> DnsAnswer | None:
+    """A or AAAA of a plain name over the engine's UDP socket, without dnspython (see ``dnswire``).
+
+    None when the name is not plain; an answer that is not plain is parsed by dnspython here.
+    """
+    assert resolver.host is not None and resolver.port is not None
+    try:
+        channel = _UdpChannel.for_resolver(channels, resolver.host, resolver.port)
+    except OSError as exc:
+        return _error_answer(resolver.text, exc, timeout)
+    query = dnswire.plain_query(channel.free_id(), name, rdtype, _EDNS_PAYLOAD)
+    if query is None:
+        return None
+    def read(data: bytes) -> dnswire.PlainAnswer | dns.message.Message | None:
+        answer = dnswire.read_answer(data, query)
+        if answer is dnswire.FULL_PARSE:  # a CNAME chain, truncation ...
+            return dns.message.from_wire(data, ignore_trailing=True, one_rr_per_rrset=False)
+        return answer  # type: ignore[return-value]
+
+    try:
+        async with asyncio.timeout(timeout):
+            answer = await channel.exchange(query.qid, query.wire, read)
+    except Exception as exc:  # noqa: BLE001  probes never raise for a verdict
+        return _error_answer(resolver.text, exc, timeout)
+    if isinstance(answer, dnswire.PlainAnswer):
+        return _from_plain(resolver.text, answer, rdtype)
+    if answer.flags & dns.flags.TC:
+        return None  # ask again the general way, which goes on over TCP
+    return _from_response(resolver.text, answer, qname, rdtype, False)
+
+
+def _from_plain(resolver: str, answer: dnswire.PlainAnswer, rdtype: str) -> DnsAnswer:
+    """The same answer ``_from_response`` gives for a message without CNAMEs."""
+    rcode = answer.rcode
+    if rcode == dns.rcode.NXDOMAIN:
+        return DnsAnswer(resolver, (), Reason.NXDOMAIN, "NXDOMAIN (the name does not exist)", False)
+    if rcode == dns.rcode.SERVFAIL:
+        return DnsAnswer(resolver, (), Reason.SERVFAIL, "SERVFAIL", False)
+    if rcode == dns.rcode.REFUSED:
+        return DnsAnswer(resolver, (), Reason.REFUSED, "REFUSED", False)
+    if rcode != dns.rcode.NOERROR:
+        return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {dns.rcode.to_text(rcode)}", False)
+    if not answer.records:
+        return DnsAnswer(resolver, (), Reason.NODATA, f"NODATA (the name exists, no {rdtype} record)", False)
+    return DnsAnswer(resolver, answer.records, None, _fmt_set(answer.records), False)
 
 
 # --------------------------------------------------------------------------- one check attempt
