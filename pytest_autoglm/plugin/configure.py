@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 
-from pytest_autoglm.engine.process import ProcessRunner
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.inventory.plan import RunSettings, build_plan
@@ -46,12 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 config.addinivalue_line("markers", f"{tag}: inventory tag '{tag}'")
         slots.append(slot)
     _check_environment_names(slots)
-    if options.engine == "process":
-        runner = ProcessRunner(Engine(concurrency=options.concurrency), concurrency=options.concurrency)
-        runner.fallback.outside = runner.lookup  # users' probe calls still see the items' failures upstream
-        config.stash[state_key] = RunState(options, runner.fallback, slots, runner)
-    else:
-        config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
+    config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
 
 
 def _check_environment_names(slots: list[InventorySlot]) -> None:
@@ -72,7 +66,6 @@ def _check_environment_names(slots: list[InventorySlot]) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is not None:
-        state.items.close()
         state.engine.close()
 
 
@@ -84,7 +77,4 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     opts = state.options
     timeout = "from inventory" if opts.timeout is None else f"{opts.timeout:g}s"
     retries = "from inventory" if opts.retries is None else str(opts.retries)
-    return [
-        f"autoglm: environments {envs}; timeout {timeout}, retries {retries}, concurrency {opts.concurrency}, "
-        f"fail on {opts.fail_on}, engine {opts.engine}"
-    ]
+    return [f"autoglm: environments {envs}; timeout {timeout}, retries {retries}, concurrency {opts.concurrency}, fail on {opts.fail_on}"]

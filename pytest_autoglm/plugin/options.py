@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autoglm.engine.process import fork_available
 from pytest_autoglm.inventory.values import parse_duration
 
 HELP_TARGET = "inventory YAML file to check (repeatable: one environment per file)"
@@ -16,10 +15,6 @@ HELP_TIMEOUT = "per-attempt timeout for every check, overriding the inventories:
 HELP_RETRIES = "extra attempts after the first for transient failures, overriding the inventories"
 HELP_CONCURRENCY = "probes in flight at once (default: 256)"
 HELP_FAIL_ON = "lowest severity whose failures fail the run: critical (default) or warning"
-HELP_ENGINE = (
-    "where the inventory's probes run: 'process' (a forked child with a core of its own; the default on Linux) "
-    "or 'thread' (a thread of the pytest process; the default elsewhere)"
-)
 
 DEFAULT_CONCURRENCY = 256
 DEFAULT_REPORT_DIR = "reports"
@@ -33,7 +28,6 @@ class Options:
     retries: int | None
     concurrency: int
     fail_on: str
-    engine: str = "thread"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,14 +38,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autoglm-retries", metavar="N", default=None, help=HELP_RETRIES)
     group.addoption("--autoglm-concurrency", metavar="N", default=None, help=HELP_CONCURRENCY)
     group.addoption("--autoglm-fail-on", metavar="SEVERITY", default=None, help=HELP_FAIL_ON)
-    group.addoption("--autoglm-engine", metavar="MODE", default=None, help=HELP_ENGINE)
     parser.addini("autoglm_target", HELP_TARGET, type="linelist", default=[])
     parser.addini("autoglm_report_dir", HELP_REPORT_DIR, default=None)
     parser.addini("autoglm_timeout", HELP_TIMEOUT, default=None)
     parser.addini("autoglm_retries", HELP_RETRIES, default=None)
     parser.addini("autoglm_concurrency", HELP_CONCURRENCY, default=None)
     parser.addini("autoglm_fail_on", HELP_FAIL_ON, default=None)
-    parser.addini("autoglm_engine", HELP_ENGINE, default=None)
 
 
 def _raw(config: pytest.Config, name: str) -> tuple[str | None, str]:
@@ -122,17 +114,8 @@ def read_options(config: pytest.Config) -> Options:
             raise pytest.UsageError(f"{where}: expected 'critical' or 'warning', got {text!r}")
         fail_on = text
 
-    engine = "process" if fork_available() else "thread"
-    text, where = _raw(config, "engine")
-    if text is not None:
-        if text not in ("process", "thread"):
-            raise pytest.UsageError(f"{where}: expected 'process' or 'thread', got {text!r}")
-        if text == "process" and not fork_available():
-            raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
-        engine = text
-
     text, where = _raw(config, "report_dir")
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
-    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, engine)
+    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on)
