@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_autoglm.errors import InventoryError
+from pytest_autoglm.gcpause import gc_paused
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.plugin.state import InventorySlot, get_state
@@ -61,7 +62,8 @@ class InventoryFile(pytest.File):
             raise self.slot.error
         assert self.slot.loaded is not None
         redactor = self.slot.loaded.redactor
-        return [CheckItem.from_parent(self, name=check.id, check=check, redactor=redactor) for check in self.slot.checks]
+        with gc_paused():  # thousands of items that live to the end of the session (see gcpause)
+            return [CheckItem.from_parent(self, name=check.id, check=check, redactor=redactor) for check in self.slot.checks]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, InventoryError):

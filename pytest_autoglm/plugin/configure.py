@@ -8,9 +8,10 @@ import pytest
 
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.errors import InventoryError
+from pytest_autoglm.gcpause import gc_paused
 from pytest_autoglm.inventory.plan import RunSettings, build_plan
 from pytest_autoglm.inventory.validate import load_inventory
-from pytest_autoglm.plugin.options import read_options
+from pytest_autoglm.plugin.options import Options, read_options
 from pytest_autoglm.plugin.state import InventorySlot, RunState, get_state, state_key
 from pytest_autoglm.probes.results import Layer
 
@@ -30,6 +31,14 @@ def pytest_configure(config: pytest.Config) -> None:
     options = read_options(config)
     overrides = RunSettings(timeout=options.timeout, retries=options.retries)
     slots: list[InventorySlot] = []
+    with gc_paused():
+        _load(config, options, overrides, slots)
+    _check_environment_names(slots)
+    config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
+
+
+def _load(config: pytest.Config, options: Options, overrides: RunSettings, slots: list[InventorySlot]) -> None:
+    """Load and plan every inventory into ``slots`` (a bad one keeps its error for collection)."""
     order = 0
     for position, path in enumerate(options.targets):
         slot = InventorySlot(path=path, position=position)
@@ -44,8 +53,6 @@ def pytest_configure(config: pytest.Config) -> None:
             for tag in sorted({t for target in slot.loaded.model.targets for t in target.tags}):
                 config.addinivalue_line("markers", f"{tag}: inventory tag '{tag}'")
         slots.append(slot)
-    _check_environment_names(slots)
-    config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
 
 
 def _check_environment_names(slots: list[InventorySlot]) -> None:

@@ -42,6 +42,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         gc.freeze()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Freeze the run's results and reports too, when the session ran inventory items only.
+
+    pytest's five gc passes at unconfigure then skip them (they are kept to the end anyway).
+    With users' tests in the session they still run in full: they are how pytest reports
+    ``__del__`` errors of the garbage those tests left behind.
+    """
+    if session.items and all(isinstance(item, CheckItem) for item in session.items):
+        gc.freeze()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
