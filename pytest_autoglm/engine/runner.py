@@ -250,7 +250,7 @@ class Engine:
             return upstream
         clock.runnable = time.monotonic()
         try:
-            result = await self._execute(check, clock)
+            result = await self._execute(check, clock, host)
         except Exception as exc:  # a bug or a broken local setup: outcome error, never a hang
             result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(exc).__name__}: {exc}")
         elapsed_ms = clock.elapsed_ms()
@@ -314,7 +314,8 @@ class Engine:
             except TimeoutError:
                 return Verdict.fail(check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s")
 
-    async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
+    async def _execute(self, check: Check, clock: _Clock, host: str | None) -> CheckResult:
+        """Run the check's attempts; ``host`` is the one to connect to (None: a DNS item, or through a proxy)."""
         if check.kind is Layer.DNS:
             verdict, attempts = await with_retries(
                 lambda: self._guarded(check, dispatch.dns_attempt, clock, dns=True),
@@ -323,7 +324,6 @@ class Engine:
                 time_left=lambda: clock.left(check.deadline),
             )
             return _final(verdict, attempts)
-        host = dispatch.connect_host(check)
         if host is None:  # through a proxy: connect by name
             addresses: tuple[str | None, ...] = (None,)
         else:

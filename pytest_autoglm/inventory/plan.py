@@ -18,17 +18,8 @@ from pytest_autoglm.inventory.models import CorsCheck, Target
 from pytest_autoglm.inventory.resolvers import ResolverSpec
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.validate import LoadedInventory
-from pytest_autoglm.probes.results import Layer
+from pytest_autoglm.probes.results import CORS_HOLES, Layer
 
-#: The misconfiguration probes made for every ``cors`` entry (besides its declared origins).
-CORS_MISCONFIGURATIONS = (
-    "reflect_any_origin",
-    "null_origin",
-    "suffix_bypass",
-    "prefix_bypass",
-    "wildcard_credentials",
-    "vary_origin",
-)
 #: DNS record types whose lookup failure means a connection to the name cannot be made.
 ADDRESS_RECORD_TYPES = frozenset({"A", "AAAA", "CNAME"})
 #: Misconfigurations reported with warning severity whatever the target's severity.
@@ -223,7 +214,7 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
         for origin in cors.deny:
             add(Layer.CORS, origin + suffix, CorsOriginSpec(cors, origin, False), deps, **identity)
         if cors.probe_misconfigurations:
-            for hole in CORS_MISCONFIGURATIONS:
+            for hole in CORS_HOLES:  # besides the declared origins
                 if hole in ("suffix_bypass", "prefix_bypass") and not any(o != "null" for o in cors.allow):
                     continue  # bypasses are derived from an allowed origin
                 if hole == "null_origin" and "null" in (*cors.allow, *cors.deny):

@@ -65,7 +65,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pytest_autoglm.probes.http import ConnectionOptions, Hop, HttpAttempt
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.probes.results import CORS_HOLES, Layer, Reason, Verdict
 
 __all__ = [
     "CORS_HOLES",
@@ -80,14 +80,6 @@ __all__ = [
 
 VARY_MISSING = Reason.VARY_MISSING
 
-CORS_HOLES: tuple[str, ...] = (
-    "reflect_any_origin",
-    "null_origin",
-    "suffix_bypass",
-    "prefix_bypass",
-    "wildcard_credentials",
-    "vary_origin",
-)
 #: Suggested severity per hole; ``vary_origin`` is a caching hazard rather than an open door.
 CORS_HOLE_SEVERITY: dict[str, str] = {hole: "critical" for hole in CORS_HOLES} | {"vary_origin": "warning"}
 

@@ -149,16 +149,28 @@ def _extract(response: dns.message.Message, qname: dns.name.Name, rdtype: str) -
 def _from_response(
     resolver: str, response: dns.message.Message, qname: dns.name.Name, rdtype: str, used_tcp: bool
 ) -> DnsAnswer:
-    rcode = response.rcode()
+    failure = _rcode_failure(resolver, response.rcode(), used_tcp)
+    if failure is not None:
+        return failure
+    records, chain = _extract(response, qname, rdtype)
+    return _records_answer(resolver, records, chain, rdtype, used_tcp)
+
+
+def _rcode_failure(resolver: str, rcode: int, used_tcp: bool) -> DnsAnswer | None:
+    """The answer for a response whose rcode is an error (None for NOERROR)."""
+    if rcode == dns.rcode.NOERROR:
+        return None
     if rcode == dns.rcode.NXDOMAIN:
         return DnsAnswer(resolver, (), Reason.NXDOMAIN, "NXDOMAIN (the name does not exist)", used_tcp)
     if rcode == dns.rcode.SERVFAIL:
         return DnsAnswer(resolver, (), Reason.SERVFAIL, "SERVFAIL", used_tcp)
     if rcode == dns.rcode.REFUSED:
         return DnsAnswer(resolver, (), Reason.REFUSED, "REFUSED", used_tcp)
-    if rcode != dns.rcode.NOERROR:
-        return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {dns.rcode.to_text(rcode)}", used_tcp)
-    records, chain = _extract(response, qname, rdtype)
+    return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {dns.rcode.to_text(rcode)}", used_tcp)
+
+
+def _records_answer(resolver: str, records: Sequence[str], chain: Sequence[str], rdtype: str, used_tcp: bool) -> DnsAnswer:
+    """The answer of a NOERROR response: its records, or NODATA (saying through which CNAMEs)."""
     if not records:
         via = f" (via CNAME {' -> '.join(chain)})" if chain else ""
         return DnsAnswer(resolver, (), Reason.NODATA, f"NODATA (the name exists, no {rdtype} record){via}", used_tcp)
@@ -537,15 +549,16 @@ async def query(
                     del cache[key]
 
         shared.add_done_callback(forget_transient)
-    elif not shared.done():
-        try:
-            async with asyncio.timeout(timeout):
-                return await asyncio.shield(shared)
-        except TimeoutError:
-            if shared.done() and not shared.cancelled():
-                return shared.result()  # answered in time; the loop woke late
-            return DnsAnswer(resolver.text, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
-    return await asyncio.shield(shared)
+        return await asyncio.shield(shared)  # bounded by this attempt's own timeout inside _query
+    if shared.done():
+        return shared.result()
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(shared)
+    except TimeoutError:
+        if shared.done() and not shared.cancelled():
+            return shared.result()  # answered in time; the loop woke late
+        return DnsAnswer(resolver.text, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
 
 
 async def _query(
@@ -583,7 +596,8 @@ async def _plain_query(
 ) -> DnsAnswer | None:
     """A or AAAA of a plain name over the engine's UDP socket, without dnspython (see ``dnswire``).
 
-    None when the name is not plain; an answer that is not plain is parsed by dnspython here.
+    None when the name is not plain. An answer that is not plain (a CNAME chain ...) is parsed
+    by dnspython here; a truncated one is asked again over TCP, as ``_exchange`` does.
     """
     assert resolver.host is not None and resolver.port is not None
     try:
@@ -593,6 +607,7 @@ async def _plain_query(
     query = dnswire.plain_query(channel.free_id(), name, rdtype, _EDNS_PAYLOAD)
     if query is None:
         return None
+
     def read(data: bytes) -> dnswire.PlainAnswer | dns.message.Message | None:
         answer = dnswire.read_answer(data, query)
         if answer is dnswire.FULL_PARSE:  # a CNAME chain, truncation ...
@@ -602,29 +617,17 @@ async def _plain_query(
     try:
         async with asyncio.timeout(timeout):
             answer = await channel.exchange(query.qid, query.wire, read)
+            used_tcp = not isinstance(answer, dnswire.PlainAnswer) and bool(answer.flags & dns.flags.TC)
+            if used_tcp:  # truncated: ask again over TCP, within the same deadline
+                q = dns.message.make_query(qname, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
+                answer = await dns.asyncquery.tcp(q, resolver.host, timeout=timeout, port=resolver.port)
     except Exception as exc:  # noqa: BLE001  probes never raise for a verdict
         return _error_answer(resolver.text, exc, timeout)
     if isinstance(answer, dnswire.PlainAnswer):
-        return _from_plain(resolver.text, answer, rdtype)
-    if answer.flags & dns.flags.TC:
-        return None  # ask again the general way, which goes on over TCP
-    return _from_response(resolver.text, answer, qname, rdtype, False)
-
-
-def _from_plain(resolver: str, answer: dnswire.PlainAnswer, rdtype: str) -> DnsAnswer:
-    """The same answer ``_from_response`` gives for a message without CNAMEs."""
-    rcode = answer.rcode
-    if rcode == dns.rcode.NXDOMAIN:
-        return DnsAnswer(resolver, (), Reason.NXDOMAIN, "NXDOMAIN (the name does not exist)", False)
-    if rcode == dns.rcode.SERVFAIL:
-        return DnsAnswer(resolver, (), Reason.SERVFAIL, "SERVFAIL", False)
-    if rcode == dns.rcode.REFUSED:
-        return DnsAnswer(resolver, (), Reason.REFUSED, "REFUSED", False)
-    if rcode != dns.rcode.NOERROR:
-        return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {dns.rcode.to_text(rcode)}", False)
-    if not answer.records:
-        return DnsAnswer(resolver, (), Reason.NODATA, f"NODATA (the name exists, no {rdtype} record)", False)
-    return DnsAnswer(resolver, answer.records, None, _fmt_set(answer.records), False)
+        return _rcode_failure(resolver.text, answer.rcode, False) or _records_answer(
+            resolver.text, answer.records, (), rdtype, False
+        )
+    return _from_response(resolver.text, answer, qname, rdtype, used_tcp)
 
 
 # --------------------------------------------------------------------------- one check attempt

@@ -103,12 +103,11 @@ def _read(data: bytes, query: PlainQuery) -> PlainAnswer | object | None:
         offset = _skip_rr(data, offset)
     rcode = flags & 0xF
     for _ in range(arcount):
-        start = offset
-        _, offset = _owner(data, offset, b"\0")
-        rtype, _, ttl, length = _RR_FIXED.unpack_from(data, offset)
+        fixed = _skip_name(data, offset)
+        rtype, _, ttl, length = _RR_FIXED.unpack_from(data, fixed)
         if rtype == _OPT:
             rcode |= (ttl >> 24) << 4  # EDNS extended rcode
-        offset = _skip_rr(data, start)
+        offset = fixed + _RR_FIXED.size + length
     if offset > len(data):
         return FULL_PARSE
     return PlainAnswer(rcode, tuple(sorted(records)))

@@ -91,6 +91,16 @@ TRANSIENT_REASONS = frozenset(
 #: DNS reasons meaning "the name does not resolve": they block higher layers.
 NAME_DOES_NOT_RESOLVE = frozenset({Reason.NXDOMAIN, Reason.SERVFAIL, Reason.REFUSED, Reason.TIMEOUT})
 
+#: The CORS misconfiguration probes (``probes.cors``), each its own check of every ``cors`` entry.
+CORS_HOLES: tuple[str, ...] = (
+    "reflect_any_origin",
+    "null_origin",
+    "suffix_bypass",
+    "prefix_bypass",
+    "wildcard_credentials",
+    "vary_origin",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:

@@ -319,10 +319,8 @@ def _certificate_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
-def _result_row(entry: dict[str, Any], anchors: Mapping[str, str]) -> dict[str, Any]:
-    state = item_state(entry)
-    total = http_total_ms(entry)
-    layer, reason = _text(entry.get("layer")), _text(entry.get("reason"))
+def _identity(entry: Mapping[str, Any], state: str) -> dict[str, Any]:
+    """What a result row and a root-cause card both show of an item: which one it is, and its state."""
     return {
         "id": _text(entry.get("id")),
         "target": _text(entry.get("target")),
@@ -331,6 +329,15 @@ def _result_row(entry: dict[str, Any], anchors: Mapping[str, str]) -> dict[str, 
         "state": state,
         "colour": STATE_COLOUR[state],
         "badge": _RESULT_BADGE[state],
+    }
+
+
+def _result_row(entry: dict[str, Any], anchors: Mapping[str, str]) -> dict[str, Any]:
+    state = item_state(entry)
+    total = http_total_ms(entry)
+    layer, reason = _text(entry.get("layer")), _text(entry.get("reason"))
+    return {
+        **_identity(entry, state),
         "problem": state not in ("pass", "skip"),
         "fault": f"{layer}/{reason}" if layer or reason else "",
         "address": _text(entry.get("address")) or "-",
@@ -363,13 +370,7 @@ def build_view(document: Mapping[str, Any]) -> dict[str, Any]:
         cards.append(
             {
                 "anchor": anchor,
-                "id": _text(entry.get("id")),
-                "target": _text(entry.get("target")),
-                "check": _text(entry.get("check")),
-                "subject": _text(entry.get("subject")),
-                "state": state,
-                "colour": STATE_COLOUR[state],
-                "badge": _RESULT_BADGE[state],
+                **_identity(entry, state),
                 "layer": _text(entry.get("layer")).upper() or "-",
                 "reason": _text(entry.get("reason")) or "-",
                 "address": _text(entry.get("address")) or "-",

@@ -110,3 +110,26 @@ def test_the_engine_follows_a_cname_chain_on_the_fast_path(tmp_path: Path):
             engine.close()
     assert [r.outcome for r in results] == [Outcome.PASSED] * len(checks), [r.message for r in results]
     assert results[0].details["answers"] == {server.address: ["127.0.0.7"]}
+
+
+def test_a_truncated_fast_answer_is_asked_again_over_tcp(tmp_path: Path):
+    from pytest_autoglm.engine.runner import Engine
+    from pytest_autoglm.inventory.plan import build_plan
+    from pytest_autoglm.inventory.validate import load_inventory
+    from pytest_autoglm.probes.results import Outcome
+    from tests.fakes.dns_server import FakeDnsServer
+
+    with FakeDnsServer({"big.test.": {"A": ["127.0.0.9"]}}, truncate_udp=True) as server:
+        (tmp_path / "i.yaml").write_text(
+            f'version: 1\ndefaults: {{timeout: 2s, retries: 0, resolvers: ["{server.address}"]}}\ntargets:\n'
+            "  - name: big\n    host: big.test\n    dns: {A: [127.0.0.9]}\n"
+        )
+        (check,) = build_plan(load_inventory(tmp_path / "i.yaml"))
+        engine = Engine()
+        try:
+            engine.schedule([check])
+            result = engine.result(check)
+        finally:
+            engine.close()
+        assert (server.udp_queries, server.tcp_queries) == (1, 1)
+    assert result.outcome is Outcome.PASSED, result.message
