@@ -39,7 +39,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return None  # pytest's protocol
     ihook = item.ihook
     reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception,)
-    if not item.config.option.usepdb:
+    if not getattr(item.config.option, "usepdb", False):  # absent with -p no:debugging
         reraise += (KeyboardInterrupt,)
 
     def phase(when: Literal["setup", "call", "teardown"], func: Callable[[], None]) -> pytest.TestReport:

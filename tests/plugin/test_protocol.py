@@ -100,3 +100,9 @@ def test_maxfail_and_junit_see_every_inventory_item(pytester, port):
 
     stopped = pytester.runpytest("--autoglm-target", "inv.yaml", "-x")
     stopped.assert_outcomes(passed=1, failed=1)
+
+
+def test_runs_without_pytests_debugging_plugin(pytester, port):
+    _inventory(pytester, port, free_port())
+    result = pytester.runpytest("--autoglm-target", "inv.yaml", "-p", "no:debugging")
+    result.assert_outcomes(passed=2, failed=1)
