@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
     with DemoEnvironment(CERTS, api_key):
         env = {**os.environ, API_KEY_ENV: api_key}
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--autoglm-target", INVENTORY, *argv]
-        print("demo services up: DNS 127.0.0.1:45353, API 127.0.0.1:48000, TLS 127.0.0.1:48443", flush=True)
+        print("demo services up: DNS 127.0.0.1:25353, API 127.0.0.1:28000, TLS 127.0.0.1:28443", flush=True)
         print("running: pytest " + " ".join(command[3:]), flush=True)
         status = subprocess.call(command, cwd=ROOT, env=env)
     print()

@@ -1,9 +1,9 @@
 """The demo environment: a self-hosted "Open-AutoGLM" model service as an ops team runs it, on loopback.
 
-- a DNS server for the zone ``autoglm.demo`` (dnspython, UDP and TCP) on 127.0.0.1:45353;
-- the model API (plain HTTP) on 127.0.0.1:48000: ``/health``, ``/v1/models`` (needs the API
+- a DNS server for the zone ``autoglm.demo`` (dnspython, UDP and TCP) on 127.0.0.1:25353;
+- the model API (plain HTTP) on 127.0.0.1:28000: ``/health``, ``/v1/models`` (needs the API
   key), ``/v1/chat/completions`` with a CORS policy for the web app's origin;
-- a TLS front on 127.0.0.1:48443 with a certificate from a local test CA that expires in 10 days.
+- a TLS front on 127.0.0.1:28443 with a certificate from a local test CA that expires in 10 days.
 
 Everything binds 127.0.0.1 only: the "listens on all interfaces" check against 127.0.0.2 fails
 on purpose. Certificates are made at start-up with ``cryptography``; nothing leaves the machine.
@@ -30,9 +30,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-DNS_PORT = 45353
-API_PORT = 48000
-TLS_PORT = 48443
+# Fixed, so the inventory can name them; below Linux's ephemeral range (32768-60999), where an
+# outgoing connection or UDP socket of any program could hold the port for a moment.
+DNS_PORT = 25353
+API_PORT = 28000
+TLS_PORT = 28443
 API_KEY_ENV = "AUTOGLM_DEMO_API_KEY"
 WEB_APP_ORIGIN = "https://chat.autoglm.demo"
 

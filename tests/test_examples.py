@@ -54,10 +54,10 @@ def test_the_demo_shows_its_five_mistakes_and_passes_the_rest(tmp_path):
     doc = json.loads((tmp_path / "demo.json").read_text())
     failed = {r["id"]: (r["layer"], r["reason"]) for r in doc["results"] if r["outcome"] == "failed"}
     assert failed == {
-        "tcp[demo:api-lan:48000/open]": ("tcp", "refused"),
+        "tcp[demo:api-lan:28000/open]": ("tcp", "refused"),
         "cors[demo:api:http://localhost:5173]": ("cors", "not_allowed"),
-        "http[demo:api:GET http://api.autoglm.demo:48000/v1/chat/completions]": ("http", "auth"),
-        "tls[demo:api:48443]": ("tls", "expiring"),
+        "http[demo:api:GET http://api.autoglm.demo:28000/v1/chat/completions]": ("http", "auth"),
+        "tls[demo:api:28443]": ("tls", "expiring"),
         "dns[demo:models-cdn:A]": ("dns", "nxdomain"),
         "tcp[demo:models-cdn:443/open]": ("dns", "upstream"),
     }
