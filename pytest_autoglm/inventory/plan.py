@@ -107,11 +107,14 @@ def url_host_port(url: str) -> tuple[str, int]:
     return parsed.host, port
 
 
-def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings()) -> list[Check]:
-    """Every check of one inventory, in inventory order, with dependencies by id."""
+def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), first_index: int = 0) -> list[Check]:
+    """Every check of one inventory, in inventory order, with dependencies by id.
+
+    ``index`` numbers the checks from ``first_index`` (the run's order across inventories).
+    """
     checks: list[Check] = []
     for target in loaded.model.targets:
-        checks.extend(_target_checks(loaded, target, overrides))
+        checks.extend(_target_checks(loaded, target, overrides, first_index + len(checks)))
     return checks
 
 
@@ -141,7 +144,7 @@ def make_check(loaded: LoadedInventory, target: Target, kind: Layer, subject: st
     return Check(id=f"{kind}[{loaded.environment}:{target.name}:{subject}]", kind=kind, subject=subject, spec=spec, **target_settings(loaded, target, overrides))
 
 
-def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettings) -> list[Check]:
+def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettings, first_index: int) -> list[Check]:
     env = loaded.environment
     base = target_settings(loaded, target, overrides)
     out: list[Check] = []
@@ -155,7 +158,8 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
             check_id = f"{kind}[{env}:{target.name}:{subject} #{n}]"
             n += 1
         ids.add(check_id)
-        check = Check(id=check_id, kind=kind, subject=subject, spec=spec, depends_on=depends_on, **{**base, **changes})
+        fields = {**base, **changes, "index": first_index + len(out)}
+        check = Check(id=check_id, kind=kind, subject=subject, spec=spec, depends_on=depends_on, **fields)
         out.append(check)
         return check
 

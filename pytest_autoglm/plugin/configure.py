@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from pytest_autoglm.engine.runner import Engine
@@ -47,9 +45,8 @@ def _load(config: pytest.Config, options: Options, overrides: RunSettings, slots
         except InventoryError as exc:
             slot.error = exc
         else:
-            checks = build_plan(slot.loaded, overrides)
-            slot.checks = [dataclasses.replace(c, index=order + i) for i, c in enumerate(checks)]
-            order += len(checks)
+            slot.checks = build_plan(slot.loaded, overrides, first_index=order)
+            order += len(slot.checks)
             for tag in sorted({t for target in slot.loaded.model.targets for t in target.tags}):
                 config.addinivalue_line("markers", f"{tag}: inventory tag '{tag}'")
         slots.append(slot)
