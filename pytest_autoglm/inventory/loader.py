@@ -35,28 +35,7 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
 #: libyaml's parser when present (30x faster on large inventories), else the pure-Python one; both are safe.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _SafeLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """PyYAML's safe loader, remembering implicit tags.
-
-    Even the C loader asks PyYAML's pure-Python resolver for the tag of every scalar, and keys
-    such as ``name``, ``host`` or ``open`` repeat on every target: a 10,000-check inventory
-    asks 75,000 times for a few hundred distinct answers.
-    """
-
-    _tags: dict[tuple[Any, Any, Any], str] = {}
-    _MAX_TAGS = 50_000  # bounded: values differ per target too
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        key = (kind, value, implicit)
-        tag = self._tags.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            if len(self._tags) < self._MAX_TAGS:
-                self._tags[key] = tag
-        return tag
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Bound on nodes visited while expanding aliases ("billion laughs").
 MAX_NODES = 200_000
