@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
-from pytest_autoglm.engine.slots import Slots
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.dns import ANSWER_CACHE as dns_answers
 from pytest_autoglm.probes.dns import UDP_CHANNELS as dns_channels
@@ -92,10 +91,9 @@ class Engine:
         # loop-side state (touched only from the loop thread)
         self._tasks: dict[str, asyncio.Task[CheckResult]] = {}
         self._checks: dict[str, Check] = {}
-        self._addresses: dict[tuple[Any, ...], tuple[asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]], _Clock]] = {}
-        self._slots: Slots | None = None
-        self._dns_slots: Slots | None = None
-        self._tls_slots: Slots | None = None
+        self._addresses: dict[tuple[Any, ...], asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]]] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._tls_slots: asyncio.Semaphore | None = None
         self._latency_slots: asyncio.Semaphore | None = None
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
         self._answers: dict[Any, Any] = {}  # DNS answers shared by the run's checks (probes.dns.ANSWER_CACHE)
@@ -114,9 +112,8 @@ class Engine:
                 loop = asyncio.new_event_loop()
                 asyncio.set_event_loop(loop)
                 self._loop = loop
-                self._slots = Slots(self.concurrency)
-                self._dns_slots = Slots(self.concurrency)
-                self._tls_slots = Slots(self.tls_concurrency)
+                self._slots = asyncio.Semaphore(self.concurrency)
+                self._tls_slots = asyncio.Semaphore(self.tls_concurrency)
                 self._latency_slots = asyncio.Semaphore(LATENCY_CONCURRENCY)
                 self._quiet = asyncio.Event()
                 self._quiet.set()
@@ -239,18 +236,12 @@ class Engine:
             future.set_result(task.result())
 
     async def _run_check(self, check: Check) -> CheckResult:
-        clock = _Clock()
-        host = dispatch.connect_host(check) if check.kind is not Layer.DNS else None
-        if host is not None:
-            # Look the addresses up while the lower items run: the lookup does not depend on
-            # them, and waiting first would put every connect behind every DNS item.
-            self._lookup(check, host)
         upstream = await self._upstream_failure(check)
         if upstream is not None:
             return upstream
-        clock.runnable = time.monotonic()
+        clock = _Clock()
         try:
-            result = await self._execute(check, clock, host)
+            result = await self._execute(check, clock)
         except Exception as exc:  # a bug or a broken local setup: outcome error, never a hang
             result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(exc).__name__}: {exc}")
         elapsed_ms = clock.elapsed_ms()
@@ -284,26 +275,17 @@ class Engine:
                 )
         return None
 
-    async def _guarded(
-        self, check: Check, probe: Callable[[Check], Awaitable[Verdict]], clock: _Clock, *, dns: bool = False
-    ) -> Verdict:
+    async def _guarded(self, check: Check, probe: Callable[[Check], Awaitable[Verdict]], clock: _Clock) -> Verdict:
         """One attempt, once a slot is free; time counts from then, never the wait for the slot.
-
-        DNS work (``dns``: DNS items and address lookups) has slots of its own, so questions never
-        wait behind connections held open by silent ports, nor connections behind questions.
 
         The check's whole budget (``check.deadline``: every attempt and backoff, the address
         lookup included) runs from its first attempt; an attempt gets ``check.timeout`` or what
         is left of the budget. Probes bound themselves by the timeout they are given; the
         engine's own bound is a safety net a little wider, so a probe bug costs that, never a hang.
         """
-        if dns:
-            slots = self._dns_slots
-        else:
-            slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
+        slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
         assert slots is not None
-        # A check that has begun (its lookup done, or a retry) goes first: see engine.slots.
-        async with slots.hold(urgent=clock.started is not None):
+        async with slots:
             clock.start()
             left = clock.left(check.deadline)
             if left < check.timeout:
@@ -314,22 +296,20 @@ class Engine:
             except TimeoutError:
                 return Verdict.fail(check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s")
 
-    async def _execute(self, check: Check, clock: _Clock, host: str | None) -> CheckResult:
-        """Run the check's attempts; ``host`` is the one to connect to (None: a DNS item, or through a proxy)."""
+    async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
             verdict, attempts = await with_retries(
-                lambda: self._guarded(check, dispatch.dns_attempt, clock, dns=True),
+                lambda: self._guarded(check, dispatch.dns_attempt, clock),
                 retries=check.retries,
                 backoff=check.backoff,
                 time_left=lambda: clock.left(check.deadline),
             )
             return _final(verdict, attempts)
+        host = dispatch.connect_host(check)
         if host is None:  # through a proxy: connect by name
             addresses: tuple[str | None, ...] = (None,)
         else:
-            lookup, lookup_clock = self._lookup(check, host)
-            found, failure, attempts = await asyncio.shield(lookup)
-            clock.include(lookup_clock)  # the item's budget covers its lookup (from when the item could run)
+            found, failure, attempts = await self._resolve(check, host, clock)
             if failure is not None:
                 return _final(failure, attempts)
             addresses = found
@@ -345,13 +325,11 @@ class Engine:
         outcomes = await asyncio.gather(*(one(a) for a in addresses))
         return _combine(addresses, outcomes)
 
-    def _lookup(self, check: Check, host: str) -> tuple[asyncio.Task[tuple[tuple[str, ...], Verdict | None, int]], _Clock]:
-        """The lookup of the addresses to check, shared by every check of the same host and settings,
-        and the clock of its budget (that of the check that started it)."""
+    async def _resolve(self, check: Check, host: str, clock: _Clock) -> tuple[tuple[str, ...], Verdict | None, int]:
+        """The addresses to check, shared by every check of the same host and settings (one lookup)."""
         key = (host.lower(), check.resolvers, check.timeout, check.retries, check.backoff, check.ca_bundle)
-        shared = self._addresses.get(key)
-        if shared is None:
-            clock = _Clock()
+        task = self._addresses.get(key)
+        if task is None:
 
             async def resolve() -> tuple[tuple[str, ...], Verdict | None, int]:
                 found: tuple[str, ...] = ()
@@ -362,7 +340,7 @@ class Engine:
                     return failure or Verdict.ok()
 
                 async def attempt() -> Verdict:
-                    verdict = await self._guarded(check, lookup, clock, dns=True)
+                    verdict = await self._guarded(check, lookup, clock)
                     return verdict if verdict.passed or verdict.layer is Layer.DNS else Verdict.fail(Layer.DNS, Reason.TIMEOUT, verdict.message)
 
                 verdict, attempts = await with_retries(
@@ -371,14 +349,8 @@ class Engine:
                 return found, (None if verdict.passed else verdict), attempts
 
             task = asyncio.ensure_future(resolve())
-            task.add_done_callback(_retrieve)  # a lookup whose check failed upstream is awaited by nobody
-            shared = self._addresses[key] = (task, clock)
-        return shared
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
+            self._addresses[key] = task
+        return await asyncio.shield(task)
 
 
 class _Clock:
@@ -386,16 +358,10 @@ class _Clock:
 
     def __init__(self) -> None:
         self.started: float | None = None
-        self.runnable = 0.0  # when the lower items it waits for were done
 
     def start(self) -> None:
         if self.started is None:
             self.started = time.monotonic()
-
-    def include(self, earlier: _Clock) -> None:
-        """Count the work timed by ``earlier`` (an address lookup) from when this check could run."""
-        if self.started is None and earlier.started is not None:
-            self.started = max(earlier.started, self.runnable)
 
     def left(self, budget: float) -> float:
         """Seconds left of ``budget`` counted from the start."""

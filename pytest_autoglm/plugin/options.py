@@ -13,7 +13,7 @@ HELP_TARGET = "inventory YAML file to check (repeatable: one environment per fil
 HELP_REPORT_DIR = "folder for <environment>.json and <environment>.html reports (default: reports)"
 HELP_TIMEOUT = "per-attempt timeout for every check, overriding the inventories: '250ms', '5s', '1m' or seconds"
 HELP_RETRIES = "extra attempts after the first for transient failures, overriding the inventories"
-HELP_CONCURRENCY = "connection attempts in flight at once, and as many DNS questions (default: 256)"
+HELP_CONCURRENCY = "probes in flight at once (default: 256)"
 HELP_FAIL_ON = "lowest severity whose failures fail the run: critical (default) or warning"
 
 DEFAULT_CONCURRENCY = 256
