@@ -15,6 +15,10 @@ HELP_TIMEOUT = "per-attempt timeout for every check, overriding the inventories:
 HELP_RETRIES = "extra attempts after the first for transient failures, overriding the inventories"
 HELP_CONCURRENCY = "probes in flight at once (default: 256)"
 HELP_FAIL_ON = "lowest severity whose failures fail the run: critical (default) or warning"
+HELP_DISTRIBUTE = (
+    "split an inventory-only run across pytest-xdist workers (-n) anyway; by default such a run "
+    "stays in one process, which already probes every check concurrently and is faster"
+)
 
 DEFAULT_CONCURRENCY = 256
 DEFAULT_REPORT_DIR = "reports"
@@ -28,6 +32,7 @@ class Options:
     retries: int | None
     concurrency: int
     fail_on: str
+    distribute: bool = False
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,12 +43,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autoglm-retries", metavar="N", default=None, help=HELP_RETRIES)
     group.addoption("--autoglm-concurrency", metavar="N", default=None, help=HELP_CONCURRENCY)
     group.addoption("--autoglm-fail-on", metavar="SEVERITY", default=None, help=HELP_FAIL_ON)
+    group.addoption("--autoglm-distribute", action="store_true", default=None, help=HELP_DISTRIBUTE)
     parser.addini("autoglm_target", HELP_TARGET, type="linelist", default=[])
     parser.addini("autoglm_report_dir", HELP_REPORT_DIR, default=None)
     parser.addini("autoglm_timeout", HELP_TIMEOUT, default=None)
     parser.addini("autoglm_retries", HELP_RETRIES, default=None)
     parser.addini("autoglm_concurrency", HELP_CONCURRENCY, default=None)
     parser.addini("autoglm_fail_on", HELP_FAIL_ON, default=None)
+    parser.addini("autoglm_distribute", HELP_DISTRIBUTE, default=None)
 
 
 def _raw(config: pytest.Config, name: str) -> tuple[str | None, str]:
@@ -65,6 +72,15 @@ def _int(text: str, where: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise pytest.UsageError(f"{where}: {value} is out of range {low}..{high}")
     return value
+
+
+def _bool(text: str, where: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "1", "on"):
+        return True
+    if lowered in ("false", "no", "0", "off"):
+        return False
+    raise pytest.UsageError(f"{where}: expected true or false, got {text!r}")
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -114,8 +130,13 @@ def read_options(config: pytest.Config) -> Options:
             raise pytest.UsageError(f"{where}: expected 'critical' or 'warning', got {text!r}")
         fail_on = text
 
+    distribute = False
+    text, where = _raw(config, "distribute")
+    if text is not None:
+        distribute = _bool(text, where)
+
     text, where = _raw(config, "report_dir")
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
-    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on)
+    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute)

@@ -1,6 +1,12 @@
-"""pytest-xdist integration: each worker probes only the targets it will report.
+"""pytest-xdist integration: inventory-only runs stay in one process; otherwise each worker
+probes only the targets it will report.
 
-Without this, every worker would start the probes of every selected item (xdist sends
+An inventory-only run (no Python tests collected beside the inventories) ignores ``-n``
+unless ``--autoglm-distribute`` is given: the engine already has every probe of the run in
+flight in one process, while each xdist worker starts pytest again and the controller
+handles six messages per item one after another, which costs more per item than the whole
+check costs in one process (docs/performance.md has the figures). A mixed run keeps its
+workers for the user's tests. Without the partition below, every worker would start the probes of every selected item (xdist sends
 items to workers a few at a time, so a worker cannot know its share in advance), and
 ``-n 2`` would send every probe twice. Instead, with ``--dist load`` (xdist's default),
 the controller sends all checks of one target to one worker, chosen by a partition
@@ -15,6 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+
+from pytest_autoglm.plugin.state import get_state
 
 _CHECK_NODE = re.compile(r"::(?:dns|tcp|tls|http|cors)\[([A-Za-z0-9_.-]+):([A-Za-z0-9_.-]+):")
 
@@ -59,6 +67,48 @@ def my_share(config: pytest.Config, nodeids: Sequence[str]) -> set[int] | None:
     if number is None or count < 1 or not workerinput.get(PARTITION_FLAG):
         return None
     return {i for i, worker in enumerate(partition(nodeids, count)) if worker == number}
+
+
+#: The ``-n`` value an inventory-only run did not use (for the report header).
+_unused_workers = pytest.StashKey[str]()
+
+
+def inventory_only(config: pytest.Config) -> bool:
+    """Whether this session collects nothing but its inventories (see collect.pytest_configure)."""
+    state = get_state(config)
+    if state is None or not state.slots:
+        return False
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return True
+    inventories = {slot.path.resolve() for slot in state.slots}
+    return all((config.invocation_params.dir / arg.split("::")[0]).resolve() in inventories for arg in config.args)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn xdist's distribution off for an inventory-only run, before xdist's own (trylast) configure."""
+    if config.getoption("dist", "no") == "no" or not config.getoption("tx", None) or config.option.collectonly:
+        return
+    if hasattr(config, "workerinput"):
+        return
+    state = get_state(config)  # set by configure.pytest_configure (tryfirst)
+    if state is None or state.options.distribute or not inventory_only(config):
+        return
+    workers = config.getoption("numprocesses", None)
+    config.stash[_unused_workers] = f"-n {workers}" if workers else "--tx"
+    config.option.dist = "no"
+    config.option.tx = []
+    config.option.numprocesses = 0
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    workers = config.stash.get(_unused_workers, None)
+    if workers is None:
+        return []
+    line = (
+        f"autoglm: xdist ({workers}) not used: this run checks only inventories, and one process already has every probe "
+        "in flight (faster than workers; --autoglm-distribute splits it anyway)"
+    )
+    return [line]
 
 
 @pytest.hookimpl(optionalhook=True)

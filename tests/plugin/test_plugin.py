@@ -18,8 +18,8 @@ def write(pytester: pytest.Pytester, name: str, text: str) -> Path:
     return path
 
 
-def report(pytester: pytest.Pytester, env: str) -> dict:
-    return json.loads((pytester.path / "reports" / f"{env}.json").read_text())
+def report(pytester: pytest.Pytester, env: str, folder: str = "reports") -> dict:
+    return json.loads((pytester.path / folder / f"{env}.json").read_text())
 
 
 @pytest.fixture
@@ -213,14 +213,53 @@ def test_user_tests_get_target_and_probe(pytester, listener):
 def test_xdist_gives_the_same_results(pytester, listener, zone_server):
     write(pytester, "lab.yaml", basic_inventory(listener.port, free_port(), zone_server.address))
     plain = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "--autoglm-report-dir", "plain")
-    dist = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "--autoglm-report-dir", "dist", "-n", "2")
+    dist = pytester.runpytest_subprocess(
+        "--autoglm-target", "lab.yaml", "--autoglm-report-dir", "dist", "-n", "2", "--autoglm-distribute"
+    )
     assert plain.ret == dist.ret == 1
+    dist.stdout.fnmatch_lines(["*2 workers [[]* items[]]*"])
 
     def stable(folder: str) -> list[dict]:
         doc = json.loads((pytester.path / folder / "lab.json").read_text())
         return [{k: v for k, v in r.items() if k != "duration_ms"} for r in doc["results"]]
 
     assert stable("plain") == stable("dist")
+
+
+def test_an_inventory_only_run_ignores_xdist_and_says_so(pytester, listener, zone_server):
+    write(pytester, "lab.yaml", basic_inventory(listener.port, free_port(), zone_server.address))
+    plain = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "--autoglm-report-dir", "plain")
+    result = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "--autoglm-report-dir", "n2", "-n", "2", "-v")
+    assert result.ret == plain.ret == 1
+    result.stdout.fnmatch_lines(["autoglm: xdist (-n 2) not used: this run checks only inventories*"])
+    result.stdout.no_fnmatch_line("*[[]gw*")
+    result.stdout.no_fnmatch_line("*workers*items*")
+    outcomes = [(r["id"], r["outcome"], r["reason"]) for r in report(pytester, "lab", "n2")["results"]]
+    assert outcomes == [(r["id"], r["outcome"], r["reason"]) for r in report(pytester, "lab", "plain")["results"]]
+
+
+def test_a_run_with_python_tests_keeps_its_xdist_workers(pytester, listener, zone_server):
+    write(pytester, "lab.yaml", basic_inventory(listener.port, free_port(), zone_server.address))
+    pytester.makepyfile(test_mine="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "test_mine.py", "-n", "2")
+    result.stdout.fnmatch_lines(["*2 workers [[]* items[]]*"])
+    result.stdout.no_fnmatch_line("autoglm: xdist*not used*")
+
+
+@pytest.mark.parametrize(("ini", "workers"), [("true", True), ("no", False)])
+def test_the_distribute_ini_key(pytester, listener, zone_server, ini, workers):
+    write(pytester, "lab.yaml", basic_inventory(listener.port, free_port(), zone_server.address))
+    pytester.makeini(f"[pytest]\nautoglm_distribute = {ini}\n")
+    result = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "-n", "2")
+    assert ("workers [" in result.stdout.str()) is workers
+
+
+def test_a_bad_distribute_value_is_a_usage_error(pytester, listener, zone_server):
+    write(pytester, "lab.yaml", basic_inventory(listener.port, free_port(), zone_server.address))
+    pytester.makeini("[pytest]\nautoglm_distribute = sometimes\n")
+    result = pytester.runpytest("--autoglm-target", "lab.yaml")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*ini key autoglm_distribute: expected true or false, got 'sometimes'*"])
 
 
 def test_maxfail_marks_the_report_partial(pytester):
@@ -288,7 +327,7 @@ def test_xdist_workers_probe_only_their_share(pytester, zone_server):
         for i in range(6):
             lines += [f"  - name: t{i}", "    host: 127.0.0.1", f"    tcp: {{open: [{counted.port}]}}"]
         write(pytester, "share.yaml", "\n".join(lines) + "\n")
-        result = pytester.runpytest_subprocess("--autoglm-target", "share.yaml", "-n", "2")
+        result = pytester.runpytest_subprocess("--autoglm-target", "share.yaml", "-n", "2", "--autoglm-distribute")
         result.assert_outcomes(passed=6)
         deadline = time.monotonic() + 2
         while counted.accepted < 6 and time.monotonic() < deadline:
