@@ -62,14 +62,19 @@ def is_problem(entry: Mapping[str, Any]) -> bool:
 
 
 def fails_run(entry: Mapping[str, Any]) -> bool:
-    """An error, or a failure that failed the run (a warning-severity failure is only ``warned``)."""
+    """An error, or a failure that failed the run (a warning-severity failure is only ``warned``,
+    and one the user marked xfail is ``xfailed``)."""
+    if entry.get("xfailed"):
+        return False
     if entry.get("outcome") == "error":
         return True
     return entry.get("outcome") == "failed" and not entry.get("warned")
 
 
 def item_state(entry: Mapping[str, Any]) -> str:
-    """One of ``pass``, ``retried``, ``warn``, ``fail``, ``blocked``, ``error``, ``skip``."""
+    """One of ``pass``, ``retried``, ``warn``, ``xfail``, ``fail``, ``blocked``, ``error``, ``skip``."""
+    if entry.get("xfailed"):
+        return "xfail"
     outcome = entry.get("outcome")
     if outcome == "passed":
         return "retried" if attempts_of(entry) > 1 else "pass"
@@ -87,6 +92,7 @@ STATE_COLOUR = {
     "pass": "pass",
     "retried": "warn",
     "warn": "warn",
+    "xfail": "warn",
     "fail": "fail",
     "blocked": "fail",
     "error": "fail",
@@ -125,6 +131,8 @@ def cell_for(layer: str, entries: Sequence[dict[str, Any]]) -> Cell:
             return Cell(
                 layer, "warn", "WARN", "WARNING", ", ".join(reasons[:2]) or f"{passed}/{total} passed", list(entries)
             )
+        if any(s == "xfail" for s in states):
+            return Cell(layer, "warn", "xfail", "XFAIL", ", ".join(reasons[:2]) or "known failure", list(entries))
         retried = sum(1 for s in states if s == "retried")
         return Cell(layer, "warn", "ok*", "OK, RETRIED", f"{retried} after retries", list(entries))
     if all(s in ("blocked", "pass", "retried", "skip") for s in states):
@@ -210,19 +218,22 @@ class Verdict:
     failing: int
     warned: int
     retried: int
+    xfailed: int = 0
 
 
 def verdict_of(results: Sequence[dict[str, Any]]) -> Verdict:
     failing = sum(1 for e in results if fails_run(e))
-    warned = sum(1 for e in results if e.get("outcome") == "failed" and e.get("warned"))
+    warned = sum(1 for e in results if e.get("outcome") == "failed" and e.get("warned") and not e.get("xfailed"))
     retried = sum(1 for e in results if e.get("outcome") == "passed" and attempts_of(e) > 1)
+    xfailed = sum(1 for e in results if e.get("xfailed"))
+    counts = (failing, warned, retried, xfailed)
     if failing:
-        return Verdict("FAIL", "fail", failing, warned, retried)
-    if warned or retried:
-        return Verdict("PASS WITH WARNINGS", "warn", failing, warned, retried)
+        return Verdict("FAIL", "fail", *counts)
+    if warned or retried or xfailed:
+        return Verdict("PASS WITH WARNINGS", "warn", *counts)
     if any(e.get("outcome") == "passed" for e in results):
-        return Verdict("PASS", "pass", failing, warned, retried)
-    return Verdict("NO RESULTS", "none", failing, warned, retried)
+        return Verdict("PASS", "pass", *counts)
+    return Verdict("NO RESULTS", "none", *counts)
 
 
 def format_ms(value: Any) -> str:
@@ -249,6 +260,7 @@ _RESULT_BADGE = {
     "pass": "PASS",
     "retried": "RETRIED",
     "warn": "WARN",
+    "xfail": "XFAIL",
     "fail": "FAIL",
     "blocked": "BLOCKED",
     "error": "ERROR",

@@ -27,6 +27,9 @@ RESULT_KEYS = (
     "details",
 )
 
+#: Extension flags, present (and true) only when they apply: a failure that did not fail the run.
+RESULT_FLAGS = ("warned", "xfailed")
+
 
 def build_document(
     *,
@@ -38,11 +41,12 @@ def build_document(
     partial: bool,
 ) -> dict[str, Any]:
     ordered = sorted(results, key=lambda r: (r.get("order", 0), r["id"]))
-    entries = [{key: r.get(key) for key in RESULT_KEYS} | ({"warned": True} if r.get("warned") else {}) for r in ordered]
+    entries = [{key: r.get(key) for key in RESULT_KEYS} | {flag: True for flag in RESULT_FLAGS if r.get(flag)} for r in ordered]
     summary = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
     for entry in entries:
         summary[entry["outcome"]] = summary.get(entry["outcome"], 0) + 1
     summary["warnings"] = sum(1 for e in entries if e["outcome"] == "failed" and e["severity"] == "warning")
+    summary["xfailed"] = sum(1 for e in entries if e.get("xfailed"))
     document: dict[str, Any] = {
         "schema": SCHEMA,
         "environment": environment,

@@ -37,6 +37,8 @@ class ResultSink:
         facts = getattr(report, REPORT_ATTR, None)
         if not isinstance(facts, dict):
             return
+        if report.skipped and getattr(report, "wasxfail", None) is not None:
+            facts = {**facts, "xfailed": True}  # a user's xfail mark: a known failure, which pytest does not count
         per_env = self.results.setdefault(facts["environment"], {})
         if report.when == "call" or facts["id"] not in per_env:
             per_env[facts["id"]] = facts

@@ -74,6 +74,8 @@ def summary_lines(
         counts.append(f"{verdict.failing} failing ({', '.join(detail)})")
     if verdict.warned:
         counts.append(f"{verdict.warned} warning{'s' if verdict.warned != 1 else ''}")
+    if verdict.xfailed:
+        counts.append(f"{verdict.xfailed} xfailed (known failure{'s' if verdict.xfailed != 1 else ''})")
     if verdict.retried:
         counts.append(f"{verdict.retried} passed after retries")
     for key in ("passed", "error", "skipped"):

@@ -111,3 +111,36 @@ def test_no_reports_and_no_summary_for_collect_only(pytester, listener):
     assert result.ret == 0
     assert not (pytester.path / "reports").exists()
     assert "autoglm: c" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("dist", [[], ["-n", "2", "--autoglm-distribute"]], ids=["one-process", "xdist"])
+def test_a_check_the_user_marked_xfail_is_a_known_failure_not_a_failing_one(pytester, listener, dist):
+    refused = free_port()
+    write(
+        pytester,
+        "lab.yaml",
+        f"version: 1\nenvironment: lab\ndefaults: {{retries: 0, timeout: 1s}}\ntargets:\n"
+        f"  - name: api\n    host: 127.0.0.1\n    tcp: {{open: [{listener.port}, {refused}]}}\n",
+    )
+    pytester.makeconftest(
+        f"""
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name.endswith("{refused}/open]"):
+                    item.add_marker(pytest.mark.xfail(reason="ticket 123: port not opened yet"))
+        """
+    )
+    result = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", *dist)
+    assert result.ret == 0
+    result.assert_outcomes(passed=1, xfailed=1)
+    result.stdout.fnmatch_lines(["*PASS WITH WARNINGS*1 xfailed (known failure)*1 passed*"])
+    document = json.loads((pytester.path / "reports" / "lab.json").read_text(encoding="utf-8"))
+    entry = next(e for e in document["results"] if e["id"].endswith(f"{refused}/open]"))
+    assert (entry["outcome"], entry["reason"], entry["xfailed"]) == ("failed", "refused", True)
+    assert document["summary"]["xfailed"] == 1
+    assert "xfailed" not in next(e for e in document["results"] if e is not entry)
+    page = parse((pytester.path / "reports" / "lab.html").read_text(encoding="utf-8"))
+    assert page.find("h1", id="verdict").text == "PASS WITH WARNINGS"
+    assert colour(matrix_of(page)[("api", "tcp")]) == "warn"
