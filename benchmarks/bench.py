@@ -15,7 +15,8 @@ a subprocess of its own, wall time, CPU time and peak RSS (``os.wait4``):
    -p no:hypothesispytest -p no:benchmark`` (plus ``-p bench_phases``, a session-level
    timing plugin, unless ``--no-phases``);
 3. with ``--xdist`` the same with ``-n 2`` (which an inventory-only run does not split) and with
-   ``-n 2 --autoglm-distribute`` (split across two workers);
+   ``-n 2 --autoglm-distribute`` (split across two workers); with ``--competitors`` other
+   tools on the same lab (``benchmarks/competitors.py``: blackbox_exporter, nmap, testinfra);
 4. the collection of a ``--collect-checks`` inventory (``--collect-only -q``; no lab needed).
 
 It prints a table, the ratios plugin/baseline and the targets of issue 8 (met / not met);
@@ -53,6 +54,7 @@ PYTEST_FLAGS = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p
 
 #: issue 8's targets
 TARGET_RATIO = 2.0
+COMPETITOR_LABEL = {"blackbox": "blackbox_exporter", "nmap": "nmap (tcp only)", "testinfra": "pytest-testinfra -n 2"}
 TARGET_WALL_S = 6.0
 TARGET_COLLECT_S = 3.0
 TARGET_COLLECT_RSS_MB = 500.0
@@ -495,6 +497,21 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def comparable_outcomes(expected: Counter[str], got: Counter[str]) -> Counter[str]:
+    """The lab's outcomes in a tool's words: only the layers it checks; ``tcp:failed`` when it
+    cannot tell a refused port from a dropped one."""
+    layers = {key.split(":", 1)[0] for key in got}
+    out: Counter[str] = Counter()
+    for key, count in expected.items():
+        layer, outcome = key.split(":", 1)
+        if layer not in layers:
+            continue
+        if layer == "tcp" and outcome in ("refused", "filtered") and "tcp:failed" in got:
+            outcome = "failed"
+        out[f"{layer}:{outcome}"] += count
+    return out
+
+
 def row(name: str, run: dict[str, Any], checks: int, base: dict[str, Any] | None = None) -> list[str]:
     wall = run["wall_s"]
     cells = [
@@ -551,6 +568,13 @@ def main() -> int:
         "--dns", choices=["fast", "fake", "nsd"], default="fast", help="the lab's DNS server (see lab.py)"
     )
     parser.add_argument("--xdist", action="store_true", help="also run the plugin with -n 2")
+    parser.add_argument(
+        "--competitors",
+        default="",
+        metavar="LIST",
+        help="also run other tools on the same lab, once per round: comma-separated from "
+        "blackbox,nmap,testinfra (see competitors.py)",
+    )
     parser.add_argument(
         "--collect-checks", type=int, default=10000, help="checks of the collection benchmark (0: skip)"
     )
@@ -703,12 +727,30 @@ def main() -> int:
         for spec in args.variant:
             name, _, more = spec.partition("=")
             configs.append((f"variant-{name}", more.split()))
+        competitors = [c for c in args.competitors.split(",") if c]
+
+        def competitor_once(tool: str, i: int) -> dict[str, Any]:
+            run = measured(
+                [sys.executable, str(HERE / "competitors.py"), tool, str(plan), str(work / f"competitor-{tool}")],
+                cwd=work,
+                env=_env(None),
+                limit=args.max_seconds,
+                label=f"{tool}{i}",
+            )
+            lines = run["output"].strip().splitlines()
+            info = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {"error": run["output"][-500:]}
+            run.update(info)
+            return run
+
         base_runs: list[dict[str, Any]] = []
         runs_of: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in configs}
+        runs_of.update({f"competitor-{tool}": [] for tool in competitors})
         for i in range(args.repeat):
             base_runs.append(baseline_once(i))
             for label, more in configs:
                 runs_of[label].append(plugin_once(label, more, i))
+            for tool in competitors:
+                runs_of[f"competitor-{tool}"].append(competitor_once(tool, i))
         base = median(base_runs)
         plugin = median(runs_of["plugin"])
         xdist = median(runs_of["xdist"]) if args.xdist else None
@@ -753,8 +795,14 @@ def main() -> int:
             rows.append(row("plugin -n 2", xdist, checks, base))
         if split:
             rows.append(row("plugin -n 2 --autoglm-distribute", split, checks, base))
-        for name, run in variants:
-            rows.append(row(f"plugin {name} ({run['extra']})", run, checks, base))
+        for name, run in variants:  # a variant may select fewer checks (-m tcp)
+            rows.append(row(f"plugin {name} ({run['extra']})", run, sum(run["outcomes"].values()) or checks, base))
+        competitor_runs = [(tool, median(runs_of[f"competitor-{tool}"])) for tool in competitors]
+        for tool, run in competitor_runs:
+            if "error" in run:
+                print(f"competitor {tool}: not run: {run['error']}")
+                continue
+            rows.append(row(f"{COMPETITOR_LABEL.get(tool, tool)}", run, run["checks"], base))
         if collect:
             rows.append(row("collect-only", collect, collect_checks))
         for name, run in collect_variants:
@@ -782,17 +830,30 @@ def main() -> int:
         # -- correctness: the same outcomes as the lab says
         # A run that crashed, was killed, or gave other outcomes than the lab's measures nothing:
         # the targets it feeds are reported INVALID, never MET.
-        for name, run in (("baseline", base), ("plugin", plugin), ("plugin -n 2", xdist), ("plugin -n 2 --autoglm-distribute", split), *variants):
+        full_runs = (("baseline", base), ("plugin", plugin), ("plugin -n 2", xdist), ("plugin -n 2 --autoglm-distribute", split))
+        for name, run in (*full_runs, *variants):
             if run is None:
                 continue
             got = Counter(run["outcomes"])
-            run["valid"] = got == expected and not run["killed"] and run["rc"] in (0, 1)
-            if got != expected:
-                print(f"WARNING: {name} outcomes differ from the lab's: got {dict(got)}, expected {dict(expected)}")
+            # a variant may select some layers only (-m tcp): the lab's outcomes of those layers
+            want = comparable_outcomes(expected, got) if (name, run) in variants else expected
+            run["valid"] = got == want and not run["killed"] and run["rc"] in (0, 1)
+            if got != want:
+                print(f"WARNING: {name} outcomes differ from the lab's: got {dict(got)}, expected {dict(want)}")
             else:
-                print(f"{name}: outcomes as expected {dict(sorted(expected.items()))}")
+                print(f"{name}: outcomes as expected {dict(sorted(want.items()))}")
             if not run["valid"]:
                 print(f"WARNING: {name} run is not valid (exit code {run['rc']}, killed {run['killed']}); see {work}/{run['label']}.out with --keep")
+        for tool, run in competitor_runs:
+            if "error" in run:
+                continue
+            got = Counter(run["outcomes"])
+            want = comparable_outcomes(expected, got)
+            note = "outcomes as expected" if got == want else f"WARNING: outcomes differ: got {dict(got)}, expected {dict(want)}"
+            print(
+                f"{COMPETITOR_LABEL.get(tool, tool)}: {note}; its own elapsed {run['elapsed_s']:.2f}s "
+                f"(wall {run['wall_s']:.2f}s); plugin wall / its wall = {plugin['wall_s'] / run['wall_s']:.2f}; {run['notes']}"
+            )
         for run in (collect, *(r for _, r in collect_variants)):
             if run is not None:
                 run["valid"] = run["rc"] == 0 and not run["killed"]
@@ -874,6 +935,8 @@ def main() -> int:
         for run in (base, plugin, xdist, split, collect, *(r for _, r in variants), *(r for _, r in collect_variants)):
             if run:
                 run.pop("output", None)
+        for _, run in competitor_runs:
+            run.pop("output", None)
         results.update(
             variants=dict(variants),
             collect_variants=dict(collect_variants),
@@ -882,6 +945,7 @@ def main() -> int:
             plugin=plugin,
             xdist=xdist,
             xdist_split=split,
+            competitors=dict(competitor_runs),
             collect=collect,
             overhead_ms_per_check=overhead_ms,
             ratio=ratio,

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import ipaddress
 import json as _json
 import os
 import re
@@ -54,6 +53,7 @@ import httpx
 
 from pytest_autoglm.probes.dns import getaddrinfo_in_thread
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.probes.tcp import is_ip_literal
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -311,14 +311,6 @@ def _mtime(path: str | None) -> float:
         return os.stat(path).st_mtime if path else 0.0
     except OSError:
         return -1.0
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -597,7 +589,7 @@ class HttpAttempt:
     async def _lookup(self, host: str, port: int) -> None:
         """Our own lookup before connecting: DNS failures and time land in the dns layer."""
         pinned = self.address is not None and host == self._pin_host
-        if host in self._dns or self.proxy or pinned or _is_ip(host):
+        if host in self._dns or self.proxy or pinned or is_ip_literal(host):
             return
         self.trace.begin("dns")
         await getaddrinfo_in_thread(host)  # not the loop's executor: a hung lookup must not hold the exit
@@ -626,7 +618,7 @@ class HttpAttempt:
         send_headers.update(dict(headers))
         extensions: dict[str, Any] = {"trace": trace}
         request_url = url
-        self._attempted = host if _is_ip(host) else None
+        self._attempted = host if is_ip_literal(host) else None
         if self.address and host == self._pin_host and not self.proxy:
             request_url = url.copy_with(host=self.address)
             if "host" not in send_headers:

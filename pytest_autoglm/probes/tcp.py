@@ -93,6 +93,15 @@ def describe_target(address: str, port: int, host: str | None = None) -> str:
     return f"{address} port {port}"
 
 
+def is_ip_literal(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address rather than a name (no lookup, no SNI)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _family(address: str) -> socket.AddressFamily:
     """The socket family of an IP literal; names are resolved by the caller, never here."""
     try:

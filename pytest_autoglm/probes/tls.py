@@ -81,7 +81,7 @@ from OpenSSL import SSL
 from OpenSSL.crypto import X509StoreFlags
 
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
-from pytest_autoglm.probes.tcp import describe_target, format_duration
+from pytest_autoglm.probes.tcp import describe_target, format_duration, is_ip_literal
 
 __all__ = [
     "TLS_VERSIONS",
@@ -604,14 +604,6 @@ def _idna(name: str) -> str:
     return name
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------- certificate facts
 
 
@@ -643,7 +635,7 @@ def cert_covers_name(cert: x509.Certificate, name: str) -> bool:
     CN is consulted only when the certificate has no SAN extension at all.
     """
     san = _san(cert)
-    if _is_ip(name):
+    if is_ip_literal(name):
         ip = ipaddress.ip_address(name)
         return san is not None and ip in san.get_values_for_type(x509.IPAddress)
     wanted = _idna(name)
@@ -999,12 +991,12 @@ async def check_tls(
         now = now.replace(tzinfo=UTC)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    if not _is_ip(address.split("%")[0]):
+    if not is_ip_literal(address.split("%")[0]):
         raise ValueError(f"not an IP address: {address!r} (resolve the name before probing)")
     port = expect.port
     where = describe_target(address, port, host)
     name = expect.sni or host  # the name the certificate must cover
-    sni = None if _is_ip(name) else _idna(name)
+    sni = None if is_ip_literal(name) else _idna(name)
     if sni is not None and not sni.isascii():
         raise ValueError(f"not a valid TLS server name: {name!r}")
     base_details: dict[str, Any] = {"address": address, "port": port, "sni": sni}
@@ -1116,7 +1108,7 @@ def _hostname_text(leaf: x509.Certificate, name: str, from_sni: bool) -> str:
     subject = f"certificate does not cover {name}" + (" (the sni)" if from_sni else "")
     if not sans:
         return f"{subject}: it has no SAN, subject CN '{_short_name(leaf.subject)}'"
-    if _is_ip(name):
+    if is_ip_literal(name):
         return f"{subject}: no IP address SAN matches (SANs: {shown})"
     return f"{subject} (SANs: {shown})"
 
