@@ -54,6 +54,7 @@ PYTEST_FLAGS = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p
 
 #: issue 8's targets
 TARGET_RATIO = 2.0
+XDIST_NOISE = 0.05
 COMPETITOR_LABEL = {"blackbox": "blackbox_exporter", "nmap": "nmap (tcp only)", "testinfra": "pytest-testinfra -n 2"}
 TARGET_WALL_S = 6.0
 TARGET_COLLECT_S = 3.0
@@ -901,13 +902,15 @@ def main() -> int:
             plugin,
         )
         if xdist:
-            # "Not slower" within the plugin's own run-to-run spread: two equal runs differ by noise.
-            slowest_plugin = max(run["wall_s"] for run in runs_of["plugin"])
+            # "Not slower" up to the run-to-run noise of this VM (about 5% between two runs of the
+            # same build, measured as the standard deviation of paired differences): an
+            # inventory-only -n 2 run is the same process doing the same work.
+            paired = [x["wall_s"] - p["wall_s"] for x, p in zip(runs_of["xdist"], runs_of["plugin"], strict=True)]
             verdict(
-                "-n 2 not slower than without (median within the slowest of the runs without)",
-                xdist["wall_s"] <= slowest_plugin,
-                f"{xdist['wall_s']:.2f} s vs {plugin['wall_s']:.2f} s (runs without: "
-                + ", ".join(f"{run['wall_s']:.2f}" for run in runs_of["plugin"])
+                f"-n 2 not slower than without (median at most {XDIST_NOISE:.0%} above)",
+                xdist["wall_s"] <= plugin["wall_s"] * (1 + XDIST_NOISE),
+                f"{xdist['wall_s']:.2f} s vs {plugin['wall_s']:.2f} s (per round, -n 2 minus without: "
+                + ", ".join(f"{d:+.2f}" for d in paired)
                 + f"); split by --autoglm-distribute: {split['wall_s']:.2f} s",
                 plugin,
                 xdist,

@@ -1,17 +1,19 @@
-"""pytest-xdist integration: inventory-only runs stay in one process; otherwise each worker
-probes only the targets it will report.
+"""pytest-xdist integration: inventory-only runs stay in one process; in other runs each
+worker probes only the targets it will report.
 
 An inventory-only run (no Python tests collected beside the inventories) ignores ``-n``
 unless ``--autoglm-distribute`` is given: the engine already has every probe of the run in
 flight in one process, while each xdist worker starts pytest again and the controller
 handles six messages per item one after another, which costs more per item than the whole
-check costs in one process (docs/performance.md has the figures). A mixed run keeps its
-workers for the user's tests. Without the partition below, every worker would start the probes of every selected item (xdist sends
-items to workers a few at a time, so a worker cannot know its share in advance), and
-``-n 2`` would send every probe twice. Instead, with ``--dist load`` (xdist's default),
-the controller sends all checks of one target to one worker, chosen by a partition
-that workers compute from the same collection, so each worker prefetches exactly its
-share and a check's lower-layer dependencies (always of the same target) run beside it.
+check costs in one process (docs/performance.md has the figures). A run with Python tests
+keeps its workers.
+
+When workers run inventory items, each would otherwise start the probes of every selected
+item (xdist sends items to workers a few at a time, so a worker cannot know its share in
+advance), and ``-n 2`` would send every probe twice. Instead, with ``--dist load`` (xdist's
+default), the controller sends all checks of one target to one worker, chosen by a
+partition that workers compute from the same collection, so each worker prefetches exactly
+its share and a check's lower-layer dependencies (always of the same target) run beside it.
 """
 
 from __future__ import annotations
