@@ -125,28 +125,45 @@ def _settled_state(sock: socket.socket) -> tuple[PortState, str] | None:
 
     A busy process can wake its event loop after the deadline although the handshake (or the
     RST) arrived in time; the socket itself tells, so a late wake-up never reads as silence.
+    The socket's error must not have been read before (reading clears it): ``observe_port``
+    is the only reader.
     """
     poller = select.poll()  # not select.select: descriptors above 1024 are common here
     poller.register(sock, select.POLLOUT)
     if not poller.poll(0):
         return None
-    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    return _connect_outcome(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), sock)
+
+
+def _connect_outcome(error: int, sock: socket.socket) -> tuple[PortState, str] | None:
+    """The state a finished non-blocking connect's ``SO_ERROR`` stands for (None: none of ours)."""
     if error == 0:
+        try:
+            sock.getpeername()  # belt and braces: "open" only for a socket that has a peer
+        except OSError:
+            return None
         return PortState.OPEN, "open (handshake completed)"
     if error == errno.ECONNREFUSED:
         return PortState.REFUSED, "connection refused (RST)"
     if error in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN):
-        return PortState.UNREACHABLE, os.strerror(error)
+        return PortState.UNREACHABLE, _errno_text(OSError(error, os.strerror(error)))
+    if error == errno.ETIMEDOUT:  # the kernel gave up on SYN retries first
+        return PortState.FILTERED, f"no answer ({_errno_text(OSError(error, os.strerror(error)))})"
     return None
 
 
-async def observe_port(address: str, port: int, timeout: float) -> tuple[PortState, str]:
-    """Make one connection attempt to ``address:port`` and say what happened.
+async def connect_socket(address: str, port: int, timeout: float) -> socket.socket | tuple[PortState, str]:
+    """A connected non-blocking socket to ``address:port`` (the caller closes it), or the
+    state the attempt found instead (refused, filtered, unreachable) and a short human text.
 
-    Returns the state and a short human text (``connection refused (RST)``,
-    ``no answer within 2s``). The socket is always closed; an open connection
-    is closed at once, so the server sees a handshake and a FIN, nothing else.
     Raises :class:`LocalSocketError` only for faults of this machine (EMFILE ...).
+
+    The connect is driven by hand (not ``loop.sock_connect`` under a timeout): when the
+    answer and the deadline are handled in one late loop iteration, asyncio's callback
+    reads (and so clears) the socket's error, and the timer then cancels the wait: a
+    refusal was lost and the socket, its error taken, read as open. Here one future gets
+    whichever comes first, the socket's error or the deadline, and on the deadline the
+    socket is asked once more.
     """
     if not 0 < port < 65536:
         raise ValueError(f"port {port} is out of range 1..65535")
@@ -158,28 +175,68 @@ async def observe_port(address: str, port: int, timeout: float) -> tuple[PortSta
             raise LocalSocketError(exc.errno, f"cannot create a socket: {_errno_text(exc)}") from exc
         # e.g. EAFNOSUPPORT: this host has no IPv6 at all, so the address cannot be reached.
         return PortState.UNREACHABLE, f"cannot connect: {_errno_text(exc)}"
+    loop = asyncio.get_running_loop()
+    fd = sock.fileno()
+    watching = False
+    deadline_timer: asyncio.TimerHandle | None = None
+    connected = False
     try:
         sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.sock_connect(sock, (address, port))
-        except TimeoutError:
-            settled = _settled_state(sock)
-            if settled is not None:
-                return settled
-            return PortState.FILTERED, f"no answer within {format_duration(timeout)}"
-        except ConnectionRefusedError:
-            return PortState.REFUSED, "connection refused (RST)"
-        except OSError as exc:
-            if exc.errno == errno.ETIMEDOUT:  # the kernel gave up on SYN retries first
-                return PortState.FILTERED, f"no answer ({_errno_text(exc)})"
-            if exc.errno in _LOCAL_ERRNOS:
-                raise LocalSocketError(exc.errno, f"cannot connect: {_errno_text(exc)}") from exc
+        error = sock.connect_ex((address, port))
+        if error == errno.EINPROGRESS:
+            answer: asyncio.Future[int | None] = loop.create_future()
+
+            def on_writable() -> None:
+                loop.remove_writer(fd)
+                if not answer.done():
+                    answer.set_result(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+
+            def on_deadline() -> None:
+                if not answer.done():
+                    answer.set_result(None)
+
+            loop.add_writer(fd, on_writable)
+            watching = True
+            deadline_timer = loop.call_later(timeout, on_deadline)
+            got = await answer
+            if got is None:  # the deadline came first: the socket may still have answered in time
+                outcome = _settled_state(sock) or (PortState.FILTERED, f"no answer within {format_duration(timeout)}")
+            else:
+                outcome = _connect_outcome(got, sock)
+                error = got
+        else:
+            outcome = _connect_outcome(error, sock)
+        if outcome is None:
+            exc = OSError(error, os.strerror(error))
+            if error in _LOCAL_ERRNOS:
+                raise LocalSocketError(error, f"cannot connect: {_errno_text(exc)}")
             return PortState.UNREACHABLE, _errno_text(exc)
-        return PortState.OPEN, "open (handshake completed)"
+        if outcome[0] is PortState.OPEN:
+            connected = True
+            return sock
+        return outcome
     finally:
-        sock.close()
+        if deadline_timer is not None:
+            deadline_timer.cancel()
+        if watching:
+            loop.remove_writer(fd)
+        if not connected:
+            sock.close()
+
+
+async def observe_port(address: str, port: int, timeout: float) -> tuple[PortState, str]:
+    """Make one connection attempt to ``address:port`` and say what happened.
+
+    Returns the state and a short human text (``connection refused (RST)``,
+    ``no answer within 2s``). The socket is always closed; an open connection
+    is closed at once, so the server sees a handshake and a FIN, nothing else.
+    Raises :class:`LocalSocketError` only for faults of this machine (EMFILE ...).
+    """
+    result = await connect_socket(address, port, timeout)
+    if isinstance(result, socket.socket):
+        result.close()
+        return PortState.OPEN, "open (handshake completed)"
+    return result
 
 
 async def check_tcp(address: str, port: int, expect: str, timeout: float, *, host: str | None = None) -> Verdict:

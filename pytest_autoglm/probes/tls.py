@@ -81,7 +81,14 @@ from OpenSSL import SSL
 from OpenSSL.crypto import X509StoreFlags
 
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
-from pytest_autoglm.probes.tcp import describe_target, format_duration, is_ip_literal
+from pytest_autoglm.probes.tcp import (
+    LocalSocketError,
+    PortState,
+    connect_socket,
+    describe_target,
+    format_duration,
+    is_ip_literal,
+)
 
 __all__ = [
     "TLS_VERSIONS",
@@ -188,8 +195,6 @@ _VERIFY_TEXTS: Final[dict[int, str]] = {
     67: "a CA certificate's key is too weak",
     68: "a CA certificate's signature algorithm is too weak",
 }
-
-_UNREACHABLE_ERRNOS: Final = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
 
 
 # --------------------------------------------------------------------------- expectation
@@ -408,32 +413,23 @@ def _describe_errno(exc: OSError) -> str:
 
 
 async def _connect(address: str, port: int, deadline: float) -> socket.socket | tuple[Reason, str]:
-    """A connected non-blocking socket, or the TCP-layer reason and text."""
-    family = socket.AF_INET6 if ipaddress.ip_address(address.split("%")[0]).version == 6 else socket.AF_INET
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    """A connected non-blocking socket, or the TCP-layer reason and text (the tcp probe's connect)."""
+    remaining = deadline - asyncio.get_running_loop().time()
     try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        async with asyncio.timeout_at(deadline):
-            await loop.sock_connect(sock, (address, port))
-    except TimeoutError:
-        sock.close()
+        result = await connect_socket(address, port, max(remaining, 0.0))
+    except LocalSocketError as exc:
+        return Reason.UNREACHABLE, f"cannot connect: {exc.strerror}"
+    if isinstance(result, socket.socket):
+        result.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return result
+    state, text = result
+    if state is PortState.REFUSED:
+        return Reason.REFUSED, text
+    if state is PortState.FILTERED:
+        if "ETIMEDOUT" in text:  # the kernel gave up on its SYN retries before our deadline
+            return Reason.FILTERED, "no answer to the TCP connect " + text.removeprefix("no answer ")
         return Reason.FILTERED, "no answer to the TCP connect (SYN) in time"
-    except ConnectionRefusedError:
-        sock.close()
-        return Reason.REFUSED, "connection refused (RST)"
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.ETIMEDOUT:
-            return Reason.FILTERED, f"no answer to the TCP connect ({_describe_errno(exc)})"
-        if exc.errno in _UNREACHABLE_ERRNOS:
-            return Reason.UNREACHABLE, _describe_errno(exc)
-        return Reason.UNREACHABLE, f"cannot connect: {_describe_errno(exc)}"
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return Reason.UNREACHABLE, text
 
 
 def _stage(conn: SSL.Connection, state: _ConnState) -> str:

@@ -312,3 +312,25 @@ def test_a_late_loop_does_not_turn_an_answer_into_silence() -> None:
 
         state, _ = asyncio.run(main())
     assert state is PortState.OPEN
+
+
+def test_a_late_loop_does_not_turn_a_refusal_into_an_open_port() -> None:
+    """The RST and the deadline are handled in the same late loop iteration: the refusal
+    must win. (With asyncio's sock_connect, its callback read the socket's error first, the
+    timer then cancelled the wait, and the socket, with its error already taken, read as open:
+    39 of 500 refused ports passed as open in a 5000-target run.)"""
+    import time
+
+    from pytest_autoglm.probes.tcp import observe_port
+
+    refused = free_port()
+
+    async def main() -> tuple[PortState, str]:
+        probe = asyncio.create_task(observe_port("127.0.0.1", refused, 0.1))
+        await asyncio.sleep(0)  # the probe starts its connect
+        time.sleep(0.3)  # the RST is in, the deadline has passed, and nothing ran meanwhile
+        return await probe
+
+    for _ in range(5):
+        state, text = asyncio.run(main())
+        assert state is PortState.REFUSED, text
