@@ -81,7 +81,15 @@ def blocks(lower: Check, result: CheckResult) -> bool:
 class Engine:
     """Runs checks concurrently on a private event loop; thread-safe entry points for pytest."""
 
-    def __init__(self, *, concurrency: int = 256, tls_concurrency: int = DEFAULT_TLS_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int = 256,
+        tls_concurrency: int = DEFAULT_TLS_CONCURRENCY,
+        outside: Callable[[str], tuple[Check, concurrent.futures.Future[CheckResult]] | None] | None = None,
+    ) -> None:
+        """``outside`` finds checks that run elsewhere (in a :class:`ProcessRunner`), for the upstream rule."""
+        self.outside = outside
         self.concurrency = concurrency
         self.tls_concurrency = min(tls_concurrency, concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -145,6 +153,14 @@ class Engine:
             return self._wait(self._futures[check.id])
         except EngineStopped as exc:
             return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
+
+    def when_done(self, check: Check, callback: Callable[[concurrent.futures.Future[CheckResult]], None]) -> None:
+        """Call ``callback`` with the scheduled check's future once it is settled (in the loop's thread)."""
+        self._futures[check.id].add_done_callback(callback)
+
+    def alive(self) -> bool:
+        """Whether the loop thread runs (False before the first use, after close, or if it died)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the engine's loop from synchronous code (users' own tests)."""
@@ -259,10 +275,18 @@ class Engine:
     async def _upstream_failure(self, check: Check) -> CheckResult | None:
         for dep_id in check.depends_on:
             task = self._tasks.get(dep_id)
-            if task is None:  # not selected in this run: the item's own probe will tell
-                continue
-            lower = self._checks[dep_id]
-            result = await asyncio.shield(task)
+            if task is not None:
+                lower = self._checks[dep_id]
+                result = await asyncio.shield(task)
+            else:
+                elsewhere = self.outside(dep_id) if self.outside is not None else None
+                if elsewhere is None:  # not selected in this run: the item's own probe will tell
+                    continue
+                lower, future = elsewhere
+                try:
+                    result = await asyncio.shield(asyncio.wrap_future(future))  # never cancel the other's future
+                except EngineStopped:
+                    continue
             if blocks(lower, result):
                 return CheckResult(
                     Outcome.FAILED,

@@ -86,7 +86,7 @@ class CheckItem(pytest.Item):
     def setup(self) -> None:
         state = get_state(self.config)
         assert state is not None
-        result = state.engine.result(self.check)
+        result = state.items.result(self.check)
         self.stash[result_key] = result
         if result.layer is not None:
             self.user_properties.append(("autoglm_layer", str(result.layer)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_autoglm.engine.process import AUTO_PROCESS_MIN_CHECKS, ProcessRunner, fork_available
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.gcpause import gc_paused
@@ -32,7 +33,13 @@ def pytest_configure(config: pytest.Config) -> None:
     with gc_paused():
         _load(config, options, overrides, slots)
     _check_environment_names(slots)
-    config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
+    if options.engine == "process" or (options.engine == "auto" and fork_available()):
+        min_checks = AUTO_PROCESS_MIN_CHECKS if options.engine == "auto" else 0
+        runner = ProcessRunner(Engine(concurrency=options.concurrency), concurrency=options.concurrency, min_checks=min_checks)
+        runner.fallback.outside = runner.lookup  # users' probe calls still see the items' failures upstream
+        config.stash[state_key] = RunState(options, runner.fallback, slots, runner)
+    else:
+        config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
 
 
 def _load(config: pytest.Config, options: Options, overrides: RunSettings, slots: list[InventorySlot]) -> None:
@@ -70,6 +77,7 @@ def _check_environment_names(slots: list[InventorySlot]) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is not None:
+        state.items.close()
         state.engine.close()
 
 
@@ -81,4 +89,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     opts = state.options
     timeout = "from inventory" if opts.timeout is None else f"{opts.timeout:g}s"
     retries = "from inventory" if opts.retries is None else str(opts.retries)
-    return [f"autoglm: environments {envs}; timeout {timeout}, retries {retries}, concurrency {opts.concurrency}, fail on {opts.fail_on}"]
+    line = (
+        f"autoglm: environments {envs}; timeout {timeout}, retries {retries}, concurrency {opts.concurrency}, "
+        f"fail on {opts.fail_on}, engine {opts.engine}"
+    )
+    return [line]

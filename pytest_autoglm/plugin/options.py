@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_autoglm.engine.process import fork_available
 from pytest_autoglm.inventory.values import parse_duration
 
 HELP_TARGET = "inventory YAML file to check (repeatable: one environment per file)"
@@ -15,6 +16,10 @@ HELP_TIMEOUT = "per-attempt timeout for every check, overriding the inventories:
 HELP_RETRIES = "extra attempts after the first for transient failures, overriding the inventories"
 HELP_CONCURRENCY = "probes in flight at once (default: 256)"
 HELP_FAIL_ON = "lowest severity whose failures fail the run: critical (default) or warning"
+HELP_ENGINE = (
+    "where the inventory's probes run: 'process' (a forked child with a core of its own), 'thread' (a thread "
+    "of the pytest process) or 'auto' (the default: a forked child on Linux from 4000 checks, else a thread)"
+)
 HELP_DISTRIBUTE = (
     "split an inventory-only run across pytest-xdist workers (-n) anyway; by default such a run "
     "stays in one process, which already probes every check concurrently and is faster"
@@ -33,6 +38,7 @@ class Options:
     concurrency: int
     fail_on: str
     distribute: bool = False
+    engine: str = "auto"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autoglm-retries", metavar="N", default=None, help=HELP_RETRIES)
     group.addoption("--autoglm-concurrency", metavar="N", default=None, help=HELP_CONCURRENCY)
     group.addoption("--autoglm-fail-on", metavar="SEVERITY", default=None, help=HELP_FAIL_ON)
+    group.addoption("--autoglm-engine", metavar="MODE", default=None, help=HELP_ENGINE)
     group.addoption("--autoglm-distribute", action="store_true", default=None, help=HELP_DISTRIBUTE)
     parser.addini("autoglm_target", HELP_TARGET, type="linelist", default=[])
     parser.addini("autoglm_report_dir", HELP_REPORT_DIR, default=None)
@@ -50,6 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("autoglm_retries", HELP_RETRIES, default=None)
     parser.addini("autoglm_concurrency", HELP_CONCURRENCY, default=None)
     parser.addini("autoglm_fail_on", HELP_FAIL_ON, default=None)
+    parser.addini("autoglm_engine", HELP_ENGINE, default=None)
     parser.addini("autoglm_distribute", HELP_DISTRIBUTE, default=None)
 
 
@@ -135,8 +143,17 @@ def read_options(config: pytest.Config) -> Options:
     if text is not None:
         distribute = _bool(text, where)
 
+    engine = "auto"
+    text, where = _raw(config, "engine")
+    if text is not None:
+        if text not in ("auto", "process", "thread"):
+            raise pytest.UsageError(f"{where}: expected 'auto', 'process' or 'thread', got {text!r}")
+        if text == "process" and not fork_available():
+            raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
+        engine = text
+
     text, where = _raw(config, "report_dir")
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
-    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute)
+    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine)

@@ -28,7 +28,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
             if isinstance(item, CheckItem) and (share is None or index in share)
         ]
         if checks:
-            state.engine.schedule(checks)
+            state.items.schedule(checks)
     return (yield)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_autoglm.engine.process import ProcessRunner
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.inventory.plan import Check
@@ -28,8 +29,13 @@ class InventorySlot:
 @dataclass
 class RunState:
     options: Options
-    engine: Engine
+    engine: Engine  # in this process: users' probe calls (and the inventory's items with --autoglm-engine thread)
     slots: list[InventorySlot]
+    runner: Engine | ProcessRunner | None = None  # the inventory's items
+
+    @property
+    def items(self) -> Engine | ProcessRunner:
+        return self.runner if self.runner is not None else self.engine
 
     def slot_for(self, path: Path) -> InventorySlot | None:
         resolved = path.resolve()

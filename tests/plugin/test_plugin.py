@@ -129,6 +129,7 @@ def test_missing_target_file_and_bad_options_are_usage_errors(pytester):
         ("--autoglm-retries", "-1", "*--autoglm-retries: -1 is out of range 0..20*"),
         ("--autoglm-concurrency", "many", "*--autoglm-concurrency: expected a whole number*"),
         ("--autoglm-fail-on", "minor", "*--autoglm-fail-on: expected 'critical' or 'warning'*"),
+        ("--autoglm-engine", "gpu", "*--autoglm-engine: expected 'auto', 'process' or 'thread', got 'gpu'*"),
     ]:
         result = pytester.runpytest("--autoglm-target", "ok.yaml", option, value)
         assert result.ret == pytest.ExitCode.USAGE_ERROR, option
@@ -341,3 +342,28 @@ def test_partition_keeps_a_target_together():
     ids = ["p.yaml::dns[e:a:A]", "p.yaml::tcp[e:a:443/open]", "p.yaml::dns[e:b:A]", "t.py::test_x", "p.yaml::tls[e:a:443]"]
     workers = partition(ids, 2)
     assert workers[0] == workers[1] == workers[4] != workers[2]
+
+
+@pytest.mark.parametrize("engine", ["process", "thread"])
+def test_a_users_probe_sees_the_items_failure_upstream_whichever_engine(pytester, engine):
+    refused = free_port()
+    write(
+        pytester,
+        "u.yaml",
+        "version: 1\nenvironment: u\ndefaults: {retries: 0, timeout: 1s}\ntargets:\n"
+        f"  - name: web\n    host: 127.0.0.1\n    tcp: {{open: [{refused}]}}\n"
+        f"    http: [{{url: 'http://127.0.0.1:{refused}/health'}}]\n",
+    )
+    pytester.makepyfile(
+        test_mine="""
+        from pytest_autoglm import Reason
+
+        def test_http_is_blocked_by_the_port(target, probe):
+            result = probe.http(target)
+            assert result.reason is Reason.UPSTREAM, result.message
+            assert "tcp[u:web:" in result.message
+        """
+    )
+    result = pytester.runpytest_subprocess("--autoglm-target", "u.yaml", "test_mine.py", "--autoglm-engine", engine, "-v")
+    result.stdout.fnmatch_lines(["*engine " + engine + "*", "*test_http_is_blocked_by_the_port*PASSED*"])
+    result.assert_outcomes(passed=1, failed=2)

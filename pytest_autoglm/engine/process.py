@@ -1,0 +1,218 @@
+"""Running the inventory's checks in a child process, so probing gets a core and a GIL of its own.
+
+In one process, pytest's per-item work on the main thread and the engine's event loop share
+one interpreter lock: the run is as slow as their sum, and a probe waiting for the lock reads
+its answer late. Forked after collection, a child runs the same :class:`Engine` on every
+scheduled check and streams each result back through a pipe as it comes; the parent's
+items wait on those results exactly as they wait on an in-process engine's.
+
+Fork, not spawn: the child starts with the plan, the loaded probe modules and the frozen
+collection already in memory (copy-on-write), so it costs milliseconds instead of a second of
+imports. It never returns into pytest: it leaves with ``os._exit``. Where fork is not
+available or not safe (not Linux, or other threads already run in the pytest process, whose
+locks the child could inherit held), the checks run on the in-process engine instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from pytest_autoglm.engine import dispatch
+from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, Engine, EngineStopped
+from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.probes.results import CheckResult, Outcome, Reason
+
+#: Exit code of a child whose engine broke (a bug); the parent reports the checks still open as errors.
+_CHILD_FAILED = 70
+_HEADER = 4  # bytes of length before each pickled batch
+#: How long the child lets finished results gather before sending them: per-result pickles and
+#: wake-ups of both processes cost more CPU than a few milliseconds of latency.
+BATCH_WAIT_S = 0.005
+
+
+#: From this many checks, ``--autoglm-engine auto`` forks. Measured on 2 cores (docs/performance.md):
+#: at 2,100 checks the fork cost 0.25-0.45 s more than it saved; at 5,250 it saved 0.8 s; at
+#: 10,500 it saved 3 s, and the in-process engine, starved of the interpreter lock by pytest's
+#: own work, read about half of the HTTP answers as timeouts.
+AUTO_PROCESS_MIN_CHECKS = 4000
+
+
+def fork_available() -> bool:
+    """Linux only: elsewhere fork is either missing or unsafe with the system's libraries."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def fork_is_safe() -> bool:
+    """No other thread runs now (a lock one of them holds would stay held in the child)."""
+    return fork_available() and threading.active_count() == 1
+
+
+class ProcessRunner:
+    """The checks of a run, probed in a forked child; thread-safe ``result`` for pytest's items.
+
+    Checks it was not given (a user's ``probe`` call, an item scheduled late) go to ``fallback``,
+    the in-process engine.
+    """
+
+    def __init__(
+        self,
+        fallback: Engine,
+        *,
+        concurrency: int = 256,
+        tls_concurrency: int = DEFAULT_TLS_CONCURRENCY,
+        min_checks: int = 0,
+    ) -> None:
+        """``min_checks``: fewer scheduled checks than this run on ``fallback`` (the fork does not pay off)."""
+        self.fallback = fallback
+        self.min_checks = min_checks
+        self.concurrency = concurrency
+        self.tls_concurrency = tls_concurrency
+        self._futures: dict[str, concurrent.futures.Future[CheckResult]] = {}
+        self._checks: dict[str, Check] = {}
+        self._pid: int | None = None
+        self._reader: threading.Thread | None = None
+
+    def schedule(self, checks: Sequence[Check]) -> None:
+        """Fork the child for ``checks`` (once per run; later calls go to the fallback engine)."""
+        if self._pid is not None or len(checks) < self.min_checks or not fork_is_safe():
+            self.fallback.schedule([c for c in checks if c.id not in self._futures])
+            return
+        if not checks:
+            return
+        dispatch.warm_up(checks)  # imported once here, shared with the child
+        for check in checks:
+            self._futures[check.id] = concurrent.futures.Future()
+            self._checks[check.id] = check
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: probe, stream the results, leave without running any of pytest's exit code
+            code = _CHILD_FAILED
+            try:
+                os.close(read_fd)
+                _probe_and_stream(checks, write_fd, self.concurrency, self.tls_concurrency)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._pid = pid
+        self._reader = threading.Thread(target=self._read, args=(read_fd,), name="autoglm-results", daemon=True)
+        self._reader.start()
+
+    def lookup(self, check_id: str) -> tuple[Check, concurrent.futures.Future[CheckResult]] | None:
+        """A scheduled check and its future result (for the fallback engine's upstream rule)."""
+        future = self._futures.get(check_id)
+        return None if future is None else (self._checks[check_id], future)
+
+    def result(self, check: Check) -> CheckResult:
+        future = self._futures.get(check.id)
+        if future is None:
+            return self.fallback.result(check)
+        try:
+            return future.result()  # the reader settles every future, at the latest when the child is gone
+        except EngineStopped as exc:
+            return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
+
+    @property
+    def forked(self) -> bool:
+        """Whether the run's checks went to a child process (for the report header)."""
+        return self._pid is not None or bool(self._futures)
+
+    def close(self) -> None:
+        """Stop the child (ours, by its PID) if it still runs, and the reader."""
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(self._pid, 0)
+            except ChildProcessError:
+                pass
+            self._pid = None
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None
+        self.fallback.close()
+
+    def _read(self, fd: int) -> None:
+        try:
+            with os.fdopen(fd, "rb") as pipe:
+                while True:
+                    header = pipe.read(_HEADER)
+                    if len(header) < _HEADER:
+                        break
+                    size = int.from_bytes(header, "big")
+                    payload = pipe.read(size)
+                    if len(payload) < size:
+                        break
+                    for check_id, result in pickle.loads(payload):
+                        future = self._futures.get(check_id)
+                        if future is not None and not future.done():
+                            future.set_result(result)
+        finally:
+            stopped = EngineStopped("the probe process stopped before this check finished")
+            for future in self._futures.values():
+                if not future.done():
+                    future.set_exception(stopped)
+
+
+def _probe_and_stream(checks: Sequence[Check], fd: int, concurrency: int, tls_concurrency: int) -> None:
+    """In the child: run every check on an engine; write results in batches as they finish."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the whole process group: just go
+    engine = Engine(concurrency=concurrency, tls_concurrency=tls_concurrency)
+    finished: queue.SimpleQueue[tuple[Check, concurrent.futures.Future[CheckResult]]] = queue.SimpleQueue()
+    engine.schedule(checks)
+    for check in checks:
+        engine.when_done(check, lambda future, check=check: finished.put((check, future)))
+    remaining = len(checks)
+    with os.fdopen(fd, "wb") as pipe:
+        while remaining:
+            try:
+                batch = [finished.get(timeout=1.0)]
+            except queue.Empty:
+                if not engine.alive():
+                    raise EngineStopped("the probe engine stopped") from None
+                continue
+            time.sleep(BATCH_WAIT_S)  # let results gather: one pickle and one write for many
+            while True:
+                try:
+                    batch.append(finished.get_nowait())
+                except queue.Empty:
+                    break
+            remaining -= len(batch)
+            payload = _pickled([(check.id, _outcome(check, future)) for check, future in batch])
+            pipe.write(len(payload).to_bytes(_HEADER, "big") + payload)
+            pipe.flush()
+    engine.close()
+
+
+def _outcome(check: Check, future: concurrent.futures.Future[CheckResult]) -> CheckResult:
+    if future.cancelled():
+        return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, "the probe was cancelled")
+    error = future.exception()
+    if error is not None:
+        return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(error).__name__}: {error}")
+    return future.result()
+
+
+def _pickled(batch: list[tuple[str, CheckResult]]) -> bytes:
+    """The batch; a result that cannot be pickled (a bug) is sent as an error of its check."""
+    try:
+        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001
+        safe = []
+        for check_id, result in batch:
+            try:
+                pickle.dumps(result)
+            except Exception as exc:  # noqa: BLE001
+                result = CheckResult(Outcome.ERROR, None, Reason.SETUP, f"result not transferable: {exc}")
+            safe.append((check_id, result))
+        return pickle.dumps(safe, protocol=pickle.HIGHEST_PROTOCOL)
