@@ -10,6 +10,7 @@ import pytest
 from pytest_autoglm.plugin.collect import CheckItem, result_key
 from pytest_autoglm.plugin.state import get_state
 from pytest_autoglm.plugin.xdist import my_share
+from pytest_autoglm.probes.results import Outcome
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
 
 #: The attribute carrying a result across xdist (builtin types only: pytest serializes report.__dict__).
@@ -60,7 +61,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not isinstance(item, CheckItem):
         return report
     result = item.stash.get(result_key, None)
-    if result is None or (report.when != "call" and not report.failed):
+    # Facts go on the call report, or on a setup report that ends the item: a failed one, or
+    # an error the user's xfail mark turned into "xfailed" (no call phase follows either).
+    xfailed_setup = report.when == "setup" and getattr(report, "wasxfail", None) is not None
+    if result is None or (report.when != "call" and not report.failed and not xfailed_setup):
         return report
     check = item.check
     if item.redactor and report.sections:  # captured logs (httpx logs request URLs) may hold a secret
@@ -82,6 +86,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     warned = (
         report.when == "call"
         and report.failed
+        and result.outcome is Outcome.FAILED  # not a strict XPASS, which pytest fails on the item's mark
         and check.severity == "warning"
         and state is not None
         and state.options.fail_on != "warning"

@@ -132,7 +132,7 @@ def cell_for(layer: str, entries: Sequence[dict[str, Any]]) -> Cell:
                 layer, "warn", "WARN", "WARNING", ", ".join(reasons[:2]) or f"{passed}/{total} passed", list(entries)
             )
         if any(s == "xfail" for s in states):
-            return Cell(layer, "warn", "xfail", "XFAIL", ", ".join(reasons[:2]) or "known failure", list(entries))
+            return Cell(layer, "warn", "XF", "XFAIL", ", ".join(reasons[:2]) or "known failure", list(entries))
         retried = sum(1 for s in states if s == "retried")
         return Cell(layer, "warn", "ok*", "OK, RETRIED", f"{retried} after retries", list(entries))
     if all(s in ("blocked", "pass", "retried", "skip") for s in states):

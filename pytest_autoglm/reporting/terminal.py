@@ -26,6 +26,7 @@ _MARK_STYLE: dict[str, dict[str, bool]] = {
     "ok": {"green": True},
     "ok*": {"yellow": True},
     "WARN": {"yellow": True, "bold": True},
+    "XF": {"yellow": True},
     "FAIL": {"red": True, "bold": True},
     "ERR": {"red": True, "bold": True},
     "up": {"red": True},
@@ -105,6 +106,8 @@ def summary_lines(
         legend.append("ok* passed only after retries")
     if "up" in marks_seen:
         legend.append("up failed because a lower layer failed")
+    if "XF" in marks_seen:
+        legend.append("XF failed, marked xfail (a known failure)")
     if legend:
         lines.append(([(f"({'; '.join(legend)})", {})], "legend"))
 
@@ -124,7 +127,9 @@ def summary_lines(
             ]
         )
         message = _one_line(entry.get("message"))
-        if entry.get("outcome") == "failed" and not fails_run(entry):
+        if entry.get("xfailed"):
+            message = f"(xfail) {message}"
+        elif entry.get("outcome") == "failed" and not fails_run(entry):
             message = f"(warning) {message}"
         if width is not None:
             room = width - len(prefix) - 3

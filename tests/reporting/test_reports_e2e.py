@@ -144,3 +144,33 @@ def test_a_check_the_user_marked_xfail_is_a_known_failure_not_a_failing_one(pyte
     page = parse((pytester.path / "reports" / "lab.html").read_text(encoding="utf-8"))
     assert page.find("h1", id="verdict").text == "PASS WITH WARNINGS"
     assert colour(matrix_of(page)[("api", "tcp")]) == "warn"
+
+
+def test_a_check_marked_xfail_that_errors_is_still_reported(pytester, listener):
+    """An error (here: a CA bundle that is not PEM, found when the probe loads it) is raised in
+    setup; pytest turns it into xfailed without a call phase, and the result must still reach
+    the reports."""
+    write(pytester, "garbage.pem", "not a certificate\n")
+    write(
+        pytester,
+        "lab.yaml",
+        "version: 1\nenvironment: lab\ndefaults: {retries: 0, timeout: 1s, ca_bundle: garbage.pem}\ntargets:\n"
+        f"  - name: api\n    host: 127.0.0.1\n    tcp: {{open: [{listener.port}]}}\n"
+        f"    tls: {{port: {listener.port}}}\n",
+    )
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name.startswith("tls["):
+                    item.add_marker(pytest.mark.xfail(reason="CA not deployed yet"))
+        """
+    )
+    result = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml")
+    result.assert_outcomes(passed=1, xfailed=1)
+    document = json.loads((pytester.path / "reports" / "lab.json").read_text(encoding="utf-8"))
+    entry = next(e for e in document["results"] if e["check"] == "tls")
+    assert (entry["outcome"], entry["xfailed"]) == ("error", True)
+    assert document["summary"]["xfailed"] == 1
