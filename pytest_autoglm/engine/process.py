@@ -16,6 +16,7 @@ locks the child could inherit held), the checks run on the in-process engine ins
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import pickle
 import queue
@@ -23,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 
 from pytest_autoglm.engine import dispatch
@@ -33,6 +35,7 @@ from pytest_autoglm.probes.results import CheckResult, Outcome, Reason
 #: Exit code of a child whose engine broke (a bug); the parent reports the checks still open as errors.
 _CHILD_FAILED = 70
 _HEADER = 4  # bytes of length before each pickled batch
+_CHILD_ERROR = "\0child-error"  # not a check id (ids never hold NUL): the child's engine broke
 #: How long the child lets finished results gather before sending them: per-result pickles and
 #: wake-ups of both processes cost more CPU than a few milliseconds of latency.
 BATCH_WAIT_S = 0.005
@@ -51,8 +54,17 @@ def fork_available() -> bool:
 
 
 def fork_is_safe() -> bool:
-    """No other thread runs now (a lock one of them holds would stay held in the child)."""
-    return fork_available() and threading.active_count() == 1
+    """No other thread runs now (a lock one of them holds would stay held in the child).
+
+    The kernel's count, not :mod:`threading`'s: threads started from C or with ``_thread``
+    (execnet's, in an xdist worker) are not in ``threading.active_count()``.
+    """
+    if not fork_available():
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return threading.active_count() == 1
 
 
 class ProcessRunner:
@@ -78,33 +90,76 @@ class ProcessRunner:
         self._futures: dict[str, concurrent.futures.Future[CheckResult]] = {}
         self._checks: dict[str, Check] = {}
         self._pid: int | None = None
+        self._tried = False  # one fork per run, whether it worked or not
         self._reader: threading.Thread | None = None
+        self._child_error = ""  # the last line of the child's traceback, if its engine broke
+        self._fallback_reason = ""
 
     def schedule(self, checks: Sequence[Check]) -> None:
-        """Fork the child for ``checks`` (once per run; later calls go to the fallback engine)."""
-        if self._pid is not None or len(checks) < self.min_checks or not fork_is_safe():
+        """Fork the child for ``checks`` (once per run; later calls go to the fallback engine).
+
+        If the fork cannot be made (no fds, no processes, no threads left), the checks run on
+        the fallback engine: a failed fork must never leave items waiting for a child.
+        """
+        if self._tried or len(checks) < self.min_checks or not fork_is_safe():
+            if not self._tried and checks:
+                self._fallback_reason = (
+                    f"{len(checks)} checks, fewer than {self.min_checks}"
+                    if len(checks) < self.min_checks
+                    else "another thread runs in this process, so forking is not safe"
+                )
             self.fallback.schedule([c for c in checks if c.id not in self._futures])
             return
         if not checks:
             return
+        self._tried = True
         dispatch.warm_up(checks)  # imported once here, shared with the child
+        pid = self._fork(checks)
+        if pid is None:
+            self._fallback_reason = "the child process could not be started"
+            self.fallback.schedule(checks)
+            return
+        self._pid = pid
         for check in checks:
             self._futures[check.id] = concurrent.futures.Future()
             self._checks[check.id] = check
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
+
+    def _fork(self, checks: Sequence[Check]) -> int | None:
+        """The child's PID with its reader running, or None (nothing left behind) if that failed."""
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            return None
+        # Ctrl-C between fork() and the bookkeeping below would leave a child nobody stops.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
         if pid == 0:  # the child: probe, stream the results, leave without running any of pytest's exit code
             code = _CHILD_FAILED
             try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 os.close(read_fd)
                 _probe_and_stream(checks, write_fd, self.concurrency, self.tls_concurrency)
                 code = 0
             finally:
                 os._exit(code)
         os.close(write_fd)
-        self._pid = pid
-        self._reader = threading.Thread(target=self._read, args=(read_fd,), name="autoglm-results", daemon=True)
-        self._reader.start()
+        reader = threading.Thread(target=self._read, args=(read_fd,), name="autoglm-results", daemon=True)
+        try:
+            reader.start()
+        except RuntimeError:  # no thread left: stop the child we just made
+            _kill_and_reap(pid)
+            os.close(read_fd)
+            return None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self._reader = reader
+        return pid
 
     def lookup(self, check_id: str) -> tuple[Check, concurrent.futures.Future[CheckResult]] | None:
         """A scheduled check and its future result (for the fallback engine's upstream rule)."""
@@ -121,21 +176,19 @@ class ProcessRunner:
             return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
 
     @property
+    def fallback_reason(self) -> str:
+        """Why the checks did not go to a child ("" if they did or none were scheduled)."""
+        return self._fallback_reason
+
+    @property
     def forked(self) -> bool:
-        """Whether the run's checks went to a child process (for the report header)."""
-        return self._pid is not None or bool(self._futures)
+        """Whether the run's checks went to a child process (for the terminal summary)."""
+        return bool(self._futures)
 
     def close(self) -> None:
         """Stop the child (ours, by its PID) if it still runs, and the reader."""
         if self._pid is not None:
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(self._pid, 0)
-            except ChildProcessError:
-                pass
+            _kill_and_reap(self._pid)
             self._pid = None
         if self._reader is not None:
             self._reader.join(timeout=5)
@@ -154,18 +207,49 @@ class ProcessRunner:
                     if len(payload) < size:
                         break
                     for check_id, result in pickle.loads(payload):
+                        if check_id == _CHILD_ERROR:
+                            self._child_error = str(result)
+                            continue
                         future = self._futures.get(check_id)
                         if future is not None and not future.done():
                             future.set_result(result)
         finally:
-            stopped = EngineStopped("the probe process stopped before this check finished")
+            why = f" ({self._child_error})" if self._child_error else ""
+            stopped = EngineStopped(f"the probe process stopped before this check finished{why}")
             for future in self._futures.values():
                 if not future.done():
                     future.set_exception(stopped)
 
 
+def _kill_and_reap(pid: int) -> None:
+    """Stop our child (by its PID) and collect its exit status, so no zombie is left."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
 def _probe_and_stream(checks: Sequence[Check], fd: int, concurrency: int, tls_concurrency: int) -> None:
-    """In the child: run every check on an engine; write results in batches as they finish."""
+    """In the child: run every check on an engine; write results in batches as they finish.
+
+    If the engine breaks (a bug), the last line of the traceback goes to the parent, which
+    puts it in the message of every check still open.
+    """
+    try:
+        _stream(checks, fd, concurrency, tls_concurrency)
+    except BaseException as exc:
+        text = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        with contextlib.suppress(Exception):
+            payload = pickle.dumps([(_CHILD_ERROR, text)])
+            os.write(fd, len(payload).to_bytes(_HEADER, "big") + payload)
+        raise
+
+
+def _stream(checks: Sequence[Check], fd: int, concurrency: int, tls_concurrency: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the whole process group: just go
     engine = Engine(concurrency=concurrency, tls_concurrency=tls_concurrency)
     finished: queue.SimpleQueue[tuple[Check, concurrent.futures.Future[CheckResult]]] = queue.SimpleQueue()
@@ -173,7 +257,7 @@ def _probe_and_stream(checks: Sequence[Check], fd: int, concurrency: int, tls_co
     for check in checks:
         engine.when_done(check, lambda future, check=check: finished.put((check, future)))
     remaining = len(checks)
-    with os.fdopen(fd, "wb") as pipe:
+    with os.fdopen(fd, "wb", closefd=False) as pipe:
         while remaining:
             try:
                 batch = [finished.get(timeout=1.0)]

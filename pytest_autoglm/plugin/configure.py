@@ -94,3 +94,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"fail on {opts.fail_on}, engine {opts.engine}"
     )
     return [line]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say where the probes ran: ``auto`` decides per run, and ``process`` can fall back."""
+    state = get_state(config)
+    runner = state.runner if state is not None else None
+    if not isinstance(runner, ProcessRunner) or config.option.collectonly:
+        return
+    if runner.forked:
+        terminalreporter.write_line(f"autoglm: the probes ran in a forked child process (--autoglm-engine {state.options.engine})")  # type: ignore[union-attr]
+    elif runner.fallback_reason and state.options.engine == "process":  # type: ignore[union-attr]
+        terminalreporter.write_line(f"autoglm: the probes ran in this process: {runner.fallback_reason}")

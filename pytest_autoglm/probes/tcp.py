@@ -132,7 +132,8 @@ def _settled_state(sock: socket.socket) -> tuple[PortState, str] | None:
     poller.register(sock, select.POLLOUT)
     if not poller.poll(0):
         return None
-    return _connect_outcome(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), sock)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    return _connect_outcome(error, sock) or (PortState.UNREACHABLE, _errno_text(OSError(error, os.strerror(error))))
 
 
 def _connect_outcome(error: int, sock: socket.socket) -> tuple[PortState, str] | None:
@@ -182,7 +183,10 @@ async def connect_socket(address: str, port: int, timeout: float) -> socket.sock
     connected = False
     try:
         sock.setblocking(False)
-        error = sock.connect_ex((address, port))
+        try:
+            error = sock.connect_ex((address, port))
+        except OSError as exc:  # e.g. a scoped IPv6 address whose interface does not exist
+            return PortState.UNREACHABLE, f"cannot connect: {_errno_text(exc)}"
         if error == errno.EINPROGRESS:
             answer: asyncio.Future[int | None] = loop.create_future()
 

@@ -417,10 +417,14 @@ async def _connect(address: str, port: int, deadline: float) -> socket.socket | 
     remaining = deadline - asyncio.get_running_loop().time()
     try:
         result = await connect_socket(address, port, max(remaining, 0.0))
-    except LocalSocketError as exc:
-        return Reason.UNREACHABLE, f"cannot connect: {exc.strerror}"
+    except LocalSocketError as exc:  # this machine's fault (out of fds, ports): not the target's
+        return Reason.SETUP, str(exc.strerror)
     if isinstance(result, socket.socket):
-        result.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            result.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            result.close()
+            raise
         return result
     state, text = result
     if state is PortState.REFUSED:

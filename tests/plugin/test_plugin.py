@@ -366,4 +366,6 @@ def test_a_users_probe_sees_the_items_failure_upstream_whichever_engine(pytester
     )
     result = pytester.runpytest_subprocess("--autoglm-target", "u.yaml", "test_mine.py", "--autoglm-engine", engine, "-v")
     result.stdout.fnmatch_lines(["*engine " + engine + "*", "*test_http_is_blocked_by_the_port*PASSED*"])
+    forked = "autoglm: the probes ran in a forked child process (--autoglm-engine process)"
+    assert (forked in result.stdout.str()) is (engine == "process")
     result.assert_outcomes(passed=1, failed=2)

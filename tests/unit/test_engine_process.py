@@ -117,3 +117,20 @@ def test_auto_keeps_a_small_run_in_this_process(tmp_path):
             assert [str(runner.result(c).outcome) for c in checks] == ["passed"]
         finally:
             runner.close()
+
+
+def test_no_fork_while_a_thread_started_outside_threading_runs():
+    """execnet (xdist's worker) starts its thread with ``_thread``; ``threading`` does not count it."""
+    script = textwrap.dedent(
+        """
+        import _thread, threading, time
+        from pytest_autoglm.engine.process import fork_is_safe
+        alone = fork_is_safe()
+        started = threading.Event()
+        _thread.start_new_thread(lambda: (started.set(), time.sleep(5)), ())
+        started.wait(5)
+        print(alone, fork_is_safe(), threading.active_count())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout.split() == ["True", "False", "1"]
