@@ -114,15 +114,17 @@ class ProcessRunner:
             return
         self._tried = True
         dispatch.warm_up(checks)  # imported once here, shared with the child
+        for check in checks:  # before the reader starts: a result must always find its future
+            self._futures[check.id] = concurrent.futures.Future()
+            self._checks[check.id] = check
         pid = self._fork(checks)
         if pid is None:
+            self._futures.clear()  # nobody holds them yet: items ask only after this returns
+            self._checks.clear()
             self._fallback_reason = "the child process could not be started"
             self.fallback.schedule(checks)
             return
         self._pid = pid
-        for check in checks:
-            self._futures[check.id] = concurrent.futures.Future()
-            self._checks[check.id] = check
 
     def _fork(self, checks: Sequence[Check]) -> int | None:
         """The child's PID with its reader running, or None (nothing left behind) if that failed."""

@@ -125,8 +125,8 @@ def _settled_state(sock: socket.socket) -> tuple[PortState, str] | None:
 
     A busy process can wake its event loop after the deadline although the handshake (or the
     RST) arrived in time; the socket itself tells, so a late wake-up never reads as silence.
-    The socket's error must not have been read before (reading clears it): ``observe_port``
-    is the only reader.
+    The socket's error must not have been read before (reading clears it): ``connect_socket``
+    reads it once, here or in its writable callback, never both.
     """
     poller = select.poll()  # not select.select: descriptors above 1024 are common here
     poller.register(sock, select.POLLOUT)
