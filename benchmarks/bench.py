@@ -725,9 +725,8 @@ def main() -> int:
         if args.xdist:
             # -n 2 stays in one process (an inventory-only run); --autoglm-distribute really splits it
             configs += [("xdist", ["-n", "2"]), ("xdist-split", ["-n", "2", "--autoglm-distribute"])]
-        for spec in args.variant:
-            name, _, more = spec.partition("=")
-            configs.append((f"variant-{name}", more.split()))
+        variant_specs = [spec.partition("=")[::2] for spec in args.variant]  # (label, pytest arguments)
+        configs += [(f"variant-{name}", more.split()) for name, more in variant_specs]
         competitors = [c for c in args.competitors.split(",") if c]
 
         def competitor_once(tool: str, i: int) -> dict[str, Any]:
@@ -756,11 +755,7 @@ def main() -> int:
         plugin = median(runs_of["plugin"])
         xdist = median(runs_of["xdist"]) if args.xdist else None
         split = median(runs_of["xdist-split"]) if args.xdist else None
-        variants = []
-        for spec in args.variant:
-            name, _, more = spec.partition("=")
-            variants.append((name, median(runs_of[f"variant-{name}"])))
-            variants[-1][1]["extra"] = more
+        variants = [(name, median(runs_of[f"variant-{name}"]) | {"extra": more}) for name, more in variant_specs]
 
         # 4. collection
         collect = None
@@ -832,12 +827,13 @@ def main() -> int:
         # A run that crashed, was killed, or gave other outcomes than the lab's measures nothing:
         # the targets it feeds are reported INVALID, never MET.
         full_runs = (("baseline", base), ("plugin", plugin), ("plugin -n 2", xdist), ("plugin -n 2 --autoglm-distribute", split))
-        for name, run in (*full_runs, *variants):
+        checked = [(name, run, False) for name, run in full_runs] + [(name, run, True) for name, run in variants]
+        for name, run, selects in checked:
             if run is None:
                 continue
             got = Counter(run["outcomes"])
             # a variant may select some layers only (-m tcp): the lab's outcomes of those layers
-            want = comparable_outcomes(expected, got) if (name, run) in variants else expected
+            want = comparable_outcomes(expected, got) if selects else expected
             run["valid"] = got == want and not run["killed"] and run["rc"] in (0, 1)
             if got != want:
                 print(f"WARNING: {name} outcomes differ from the lab's: got {dict(got)}, expected {dict(want)}")

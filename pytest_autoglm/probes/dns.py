@@ -518,7 +518,7 @@ async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: f
 #: A run's shared answers (set by the engine for its loop): the same question to the same resolver
 #: is asked once, as a target's ``dns: A`` item and the address lookup of its ``tcp`` items both ask
 #: it. Answers that another attempt could change (timeout, SERVFAIL ...) are never reused.
-ANSWER_CACHE: contextvars.ContextVar[dict[tuple[str, str, str, float, int], asyncio.Future[DnsAnswer]] | None] = (
+ANSWER_CACHE: contextvars.ContextVar[dict[tuple[str, str, str, int], asyncio.Future[DnsAnswer]] | None] = (
     contextvars.ContextVar("autoglm_dns_answers", default=None)
 )
 
