@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, Engine, EngineStopped
@@ -45,7 +45,7 @@ BATCH_WAIT_S = 0.005
 #: at 2,100 checks the fork cost 0.25-0.45 s more than it saved; at 5,250 it saved 0.8 s; at
 #: 10,500 it saved 3 s, and the in-process engine, starved of the interpreter lock by pytest's
 #: own work, read about half of the HTTP answers as timeouts.
-AUTO_PROCESS_MIN_CHECKS = 4000
+AUTO_PROCESS_MIN_CHECKS = 1000
 
 
 def fork_available() -> bool:
@@ -176,6 +176,18 @@ class ProcessRunner:
             return future.result()  # the reader settles every future, at the latest when the child is gone
         except EngineStopped as exc:
             return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
+
+    def when_done(self, check: Check, callback: Callable[[concurrent.futures.Future[CheckResult]], None]) -> None:
+        """Call ``callback`` with the scheduled check's future once it is settled (in the reader's thread)."""
+        future = self._futures.get(check.id)
+        if future is None:
+            self.fallback.when_done(check, callback)
+        else:
+            future.add_done_callback(callback)
+
+    def alive(self) -> bool:
+        """Whether results can still come (the reader settles every future before it ends)."""
+        return self.fallback.alive() if not self._futures else self._reader is not None and self._reader.is_alive()
 
     @property
     def fallback_reason(self) -> str:

@@ -7,6 +7,7 @@ pytest_plugins = [
     "pytest_autoglm.plugin.xdist",
     "pytest_autoglm.plugin.outcomes",
     "pytest_autoglm.plugin.protocol",
+    "pytest_autoglm.plugin.runloop",
     "pytest_autoglm.plugin.fixtures",
     "pytest_autoglm.reporting.sink",
 ]

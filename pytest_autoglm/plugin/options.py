@@ -20,6 +20,11 @@ HELP_ENGINE = (
     "where the inventory's probes run: 'process' (a forked child with a core of its own), 'thread' (a thread "
     "of the pytest process) or 'auto' (the default: a forked child on Linux from 4000 checks, else a thread)"
 )
+HELP_ORDER = (
+    "order in which an inventory-only run reports its items: 'ready' (as their probes finish, so a dropped "
+    "port does not hold up the rest), 'inventory' (collection order) or 'auto' (the default: 'ready' when the "
+    "probes run in a forked child, else 'inventory')"
+)
 HELP_DISTRIBUTE = (
     "split an inventory-only run across pytest-xdist workers (-n) anyway; by default such a run "
     "stays in one process, which already probes every check concurrently and is faster"
@@ -39,6 +44,7 @@ class Options:
     fail_on: str
     distribute: bool = False
     engine: str = "auto"
+    order: str = "auto"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,6 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autoglm-concurrency", metavar="N", default=None, help=HELP_CONCURRENCY)
     group.addoption("--autoglm-fail-on", metavar="SEVERITY", default=None, help=HELP_FAIL_ON)
     group.addoption("--autoglm-engine", metavar="MODE", default=None, help=HELP_ENGINE)
+    group.addoption("--autoglm-order", metavar="ORDER", default=None, help=HELP_ORDER)
     group.addoption("--autoglm-distribute", action="store_true", default=None, help=HELP_DISTRIBUTE)
     parser.addini("autoglm_target", HELP_TARGET, type="linelist", default=[])
     parser.addini("autoglm_report_dir", HELP_REPORT_DIR, default=None)
@@ -58,6 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("autoglm_concurrency", HELP_CONCURRENCY, default=None)
     parser.addini("autoglm_fail_on", HELP_FAIL_ON, default=None)
     parser.addini("autoglm_engine", HELP_ENGINE, default=None)
+    parser.addini("autoglm_order", HELP_ORDER, default=None)
     parser.addini("autoglm_distribute", HELP_DISTRIBUTE, default=None)
 
 
@@ -152,8 +160,15 @@ def read_options(config: pytest.Config) -> Options:
             raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
         engine = text
 
+    order = "auto"
+    text, where = _raw(config, "order")
+    if text is not None:
+        if text not in ("auto", "ready", "inventory"):
+            raise pytest.UsageError(f"{where}: expected 'auto', 'ready' or 'inventory', got {text!r}")
+        order = text
+
     text, where = _raw(config, "report_dir")
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
-    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine)
+    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine, order)

@@ -17,30 +17,32 @@ from pytest_autoglm.reporting.diagnosis import render_diagnosis
 REPORT_ATTR = "autoglm"
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
-    """Start the probes of every selected item before pytest walks them one by one."""
-    state = get_state(session.config)
-    if state is not None and not session.config.option.collectonly:
-        share = my_share(session.config, [item.nodeid for item in session.items])
-        checks = [
-            item.check
-            for index, item in enumerate(session.items)
-            if isinstance(item, CheckItem) and (share is None or index in share)
-        ]
-        if checks:
-            state.items.schedule(checks)
-    return (yield)
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Freeze what collection built: it stays alive to the end of the session, and pytest's
-    gc passes (and the interpreter's exit) would otherwise walk it all again (~0.5 s per 10k checks)."""
+    """Start the probes of every selected item, before pytest walks them one by one.
+
+    This is the earliest moment the selection (``-k``, ``-m``, deselection) is final, so
+    what pytest still does before its first item overlaps the probes.
+
+    First, what collection built is frozen: it stays alive to the end of the session, and
+    pytest's gc passes (and the interpreter's exit) would otherwise walk it all again (~0.5 s
+    per 10k checks); a forked engine then starts from the frozen heap too.
+    """
     state = get_state(session.config)
-    if state is not None and any(slot.checks for slot in state.slots):
-        gc.collect()
-        gc.freeze()
+    if state is None or not any(slot.checks for slot in state.slots):
+        return
+    gc.collect()
+    gc.freeze()
+    if session.config.option.collectonly or (session.testsfailed and not session.config.option.continue_on_collection_errors):
+        return  # nothing will run (pytest stops after a collection error unless told to go on)
+    share = my_share(session.config, [item.nodeid for item in session.items])
+    checks = [
+        item.check
+        for index, item in enumerate(session.items)
+        if isinstance(item, CheckItem) and (share is None or index in share)
+    ]
+    if checks:
+        state.items.schedule(checks)
 
 
 @pytest.hookimpl(trylast=True)

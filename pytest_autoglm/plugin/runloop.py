@@ -1,0 +1,77 @@
+"""Walk an inventory-only run's items in the order their probes finish.
+
+pytest walks items in collection order, so one dropped port early in the inventory holds up
+every item behind it for a whole timeout: the process sits idle while most results are
+ready, then reports them all in a rush after the engine is done. An inventory-only run has
+no fixtures and no ordering between items (lower-layer dependencies are settled in the
+engine), so its items can be reported as their results arrive instead. The JSON and HTML
+reports keep inventory order whatever the walk.
+
+``--autoglm-order auto`` (the default) walks as ready only when the probes run in a forked
+child (``engine/process.py``), which has a core of its own. When they run on a thread of
+this process, pytest's per-item work would compete with the engine for the interpreter lock
+while the engine is still starting probes, which pushes every timer later: on the 1000-target
+benchmark that walk was slower than collection order (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+
+from pytest_autoglm.engine.process import ProcessRunner
+from pytest_autoglm.plugin.collect import CheckItem
+from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
+
+#: How often a wait for the next result checks that the engine still runs.
+LIVENESS_POLL_S = 1.0
+
+
+def _forked(state: RunState) -> bool:
+    return isinstance(state.runner, ProcessRunner) and state.runner.forked
+
+
+def _walks_as_ready(session: pytest.Session) -> bool:
+    state = get_state(session.config)
+    return (
+        state is not None
+        and (state.options.order == "ready" or (state.options.order == "auto" and _forked(state)))
+        and not session.config.option.collectonly
+        and not is_xdist_worker(session.config)
+        and not (session.testsfailed and not session.config.option.continue_on_collection_errors)
+        and len(session.items) > 1
+        and all(isinstance(item, CheckItem) for item in session.items)
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """pytest's loop (the same protocol per item, ``-x`` and ``--maxfail``), in finishing order."""
+    if not _walks_as_ready(session):
+        return None
+    state = get_state(session.config)
+    assert state is not None
+    items: list[CheckItem] = session.items  # type: ignore[assignment]
+    runner = state.items
+    ready: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index, item in enumerate(items):
+        runner.when_done(item.check, lambda _future, index=index: ready.put(index))
+    pending = set(range(len(items)))
+    while pending:
+        try:
+            index = ready.get(timeout=LIVENESS_POLL_S)
+        except queue.Empty:
+            if runner.alive():
+                continue
+            index = min(pending)  # the engine is gone: the item's own wait reports that as an error
+        if index not in pending:
+            continue
+        pending.discard(index)
+        nextitem = items[min(pending)] if pending else None
+        items[index].config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+    return True
