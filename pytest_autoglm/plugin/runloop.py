@@ -17,10 +17,12 @@ benchmark that walk was slower than collection order (docs/performance.md).
 from __future__ import annotations
 
 import queue
+from collections.abc import Generator
 
 import pytest
 
 from pytest_autoglm.engine.process import ProcessRunner
+from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.plugin.collect import CheckItem
 from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
 
@@ -53,25 +55,56 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     state = get_state(session.config)
     assert state is not None
     items: list[CheckItem] = session.items  # type: ignore[assignment]
+    session.config.stash[positions_key] = {item.nodeid: index for index, item in enumerate(items)}
     runner = state.items
     ready: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index, item in enumerate(items):
         runner.when_done(item.check, lambda _future, index=index: ready.put(index))
-    pending = set(range(len(items)))
-    while pending:
-        try:
-            index = ready.get(timeout=LIVENESS_POLL_S)
-        except queue.Empty:
-            if runner.alive():
-                continue
-            index = min(pending)  # the engine is gone: the item's own wait reports that as an error
-        if index not in pending:
-            continue
-        pending.discard(index)
-        nextitem = items[min(pending)] if pending else None
+    walked = [False] * len(items)
+    first_left = 0  # every item before this one has been walked
+    for _ in range(len(items)):
+        index = _next_ready(ready, runner, first_left, walked)
+        walked[index] = True
+        while first_left < len(items) and walked[first_left]:
+            first_left += 1
+        nextitem = items[first_left] if first_left < len(items) else None
         items[index].config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
         if session.shouldfail:
             raise session.Failed(session.shouldfail)
         if session.shouldstop:
             raise session.Interrupted(session.shouldstop)
     return True
+
+
+def _next_ready(ready: queue.SimpleQueue[int], runner: Engine | ProcessRunner, first_left: int, walked: list[bool]) -> int:
+    """The next item whose result is in; if the engine is gone, the first left (its wait reports that)."""
+    while True:
+        alive = runner.alive()  # once it is gone, nothing more will arrive: never wait again
+        try:
+            index = ready.get(block=alive, timeout=LIVENESS_POLL_S if alive else None)
+        except queue.Empty:
+            if alive:
+                continue
+            return first_left
+        if not walked[index]:
+            return index
+
+
+#: Each item's place in collection order, when the walk did not follow it (for the short summary).
+positions_key = pytest.StashKey[dict[str, int]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest's own wrapper, which writes the summary last
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> Generator[None, None, None]:
+    """pytest's short summary (``FAILED ...`` lines) in inventory order, whatever order the walk took."""
+    positions = config.stash.get(positions_key, None)
+    if positions is None:
+        return (yield)
+    stats = terminalreporter.stats
+    saved = dict(stats)
+    for key, reports in saved.items():
+        stats[key] = sorted(reports, key=lambda report: positions.get(getattr(report, "nodeid", ""), -1))
+    try:
+        return (yield)
+    finally:
+        stats.update(saved)
