@@ -26,12 +26,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     First, what collection built is frozen: it stays alive to the end of the session, and
     pytest's gc passes (and the interpreter's exit) would otherwise walk it all again (~0.5 s
-    per 10k checks); a forked engine then starts from the frozen heap too.
+    per 10k checks); a forked engine then starts from the frozen heap too. No collection
+    before the freeze: it found about 60 unreachable objects among 115,000 and cost 0.06 s.
     """
     state = get_state(session.config)
     if state is None or not any(slot.checks for slot in state.slots):
         return
-    gc.collect()
     gc.freeze()
     if session.config.option.collectonly or (session.testsfailed and not session.config.option.continue_on_collection_errors):
         return  # nothing will run (pytest stops after a collection error unless told to go on)

@@ -160,11 +160,12 @@ def write_summary(terminalreporter: Any, documents: Sequence[Mapping[str, Any]])
     if terminalreporter.config.option.verbose < -1:  # -qq: pytest's own summaries shrink too
         return
     width = None if terminalreporter.config.option.verbose > 0 else _width(terminalreporter)
+    writer = terminalreporter.config.get_terminal_writer()
     for document in documents:
         terminalreporter.write_sep("=", f"autoglm: {_one_line(document.get('environment'))}")
         for segments, _kind in summary_lines(document, width=width):
-            for text, markup in segments:
-                terminalreporter.write(text, **markup)
+            # One write per line (a write per segment cost 40 ms for 1000 targets).
+            terminalreporter.write("".join(writer.markup(text, **markup) if markup else text for text, markup in segments))
             terminalreporter.line("")
 
 
