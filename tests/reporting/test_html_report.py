@@ -312,6 +312,18 @@ def test_template_never_marks_anything_safe():
         assert not re.search(r"\|\s*safe|Markup|autoescape\s+false|\|\s*tojson", source), template
 
 
+def test_only_the_two_python_built_tables_reach_the_template_as_markup():
+    """The matrix and results rows are built in Python (for speed); nothing else is marked safe."""
+    import pytest_autoglm.reporting.html_report as module
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert re.findall(r"Markup\((.*)\)", source) == [
+        '"".join(_matrix_row_html(row["target"], row["cells"]) for row in rows)',
+        '"".join(_result_row_html(row) for row in result_rows)',
+    ]
+    assert "|safe" not in source.replace(" ", "")
+
+
 def test_write_html_creates_the_folder_and_replaces_atomically(tmp_path: Path):
     path = tmp_path / "out" / "prod.html"
     write_html(path, known_document())
