@@ -18,7 +18,7 @@ HELP_CONCURRENCY = "probes in flight at once (default: 256)"
 HELP_FAIL_ON = "lowest severity whose failures fail the run: critical (default) or warning"
 HELP_ENGINE = (
     "where the inventory's probes run: 'process' (a forked child with a core of its own), 'thread' (a thread "
-    "of the pytest process) or 'auto' (the default: a forked child on Linux from 4000 checks, else a thread)"
+    "of the pytest process) or 'auto' (the default: a forked child on Linux from 200 checks, else a thread)"
 )
 HELP_ORDER = (
     "order in which an inventory-only run reports its items: 'ready' (as their probes finish, so a dropped "
