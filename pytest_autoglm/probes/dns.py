@@ -56,6 +56,7 @@ from pytest_autoglm.inventory.resolvers import (
 )
 from pytest_autoglm.probes import dnswire
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.probes.tcp import parse_ip
 
 MODES = ("equal", "present", "absent", "contains")
 _MAX_CNAME_CHAIN = 16
@@ -94,10 +95,8 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 def _ip_literal(text: str) -> str | None:
-    try:
-        return ipaddress.ip_address(text.strip("[]")).compressed
-    except ValueError:
-        return None
+    ip = parse_ip(text.strip("[]"))
+    return None if ip is None else ip.compressed
 
 
 @functools.cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import subprocess
 import time
@@ -16,9 +17,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_autoglm.probes.results import Layer, Reason, Verdict
-from pytest_autoglm.probes.tcp import PortState, check_tcp, format_duration, observe_port
+from pytest_autoglm.probes.tcp import PortState, check_tcp, format_duration, is_ip_literal, observe_port, parse_ip
 from tests.fakes.netns import STANDARD_PORTS as LAB
 from tests.fakes.netns import NetnsLab
 from tests.fakes.tcp_servers import HAS_IPV6_LOOPBACK, free_port, refused_port, silent_listener, tcp_listener
@@ -334,3 +337,21 @@ def test_a_late_loop_does_not_turn_a_refusal_into_an_open_port() -> None:
     for _ in range(5):
         state, text = asyncio.run(main())
         assert state is PortState.REFUSED, text
+
+
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.ip_addresses(v=6).map(lambda ip: f"{ip}%eth0"),
+        st.from_regex(r"[0-9a-fA-F:.%]{0,45}", fullmatch=True),
+        st.text(max_size=40),
+    )
+)
+def test_parse_ip_agrees_with_ipaddress(text):
+    """The fast path (a name is told apart without parsing) never changes the answer."""
+    try:
+        expected = ipaddress.ip_address(text)
+    except ValueError:
+        expected = None
+    assert parse_ip(text) == expected
+    assert is_ip_literal(text) is (expected is not None)
