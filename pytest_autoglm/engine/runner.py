@@ -155,7 +155,10 @@ class Engine:
             return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
 
     def when_done(self, check: Check, callback: Callable[[concurrent.futures.Future[CheckResult]], None]) -> None:
-        """Call ``callback`` with the scheduled check's future once it is settled (in the loop's thread)."""
+        """Call ``callback`` with the check's future once it is settled (in the loop's thread); a check
+        nobody scheduled (an item another plugin added after collection) is scheduled now."""
+        if check.id not in self._futures:
+            self.schedule([check])
         self._futures[check.id].add_done_callback(callback)
 
     def alive(self) -> bool:

@@ -122,3 +122,25 @@ def test_an_item_stays_within_its_budget_when_the_lookup_is_slow(pytester):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*reason:   timeout*"])
     assert elapsed < 8  # not a second budget for the probe after the lookup's two attempts
+
+
+def test_when_done_schedules_a_check_nobody_scheduled():
+    """An item another plugin adds after collection still gets its probe (and is walked)."""
+    import concurrent.futures
+    import dataclasses
+
+    from pytest_autoglm.engine.runner import Engine
+    from pytest_autoglm.inventory.plan import TcpCheckSpec
+    from tests.fakes.tcp_servers import tcp_listener
+
+    engine = Engine()
+    settled: concurrent.futures.Future[CheckResult] = concurrent.futures.Future()
+    try:
+        with tcp_listener() as listener:
+            check = dataclasses.replace(
+                make_check(Layer.TCP), host="127.0.0.1", retries=0, spec=TcpCheckSpec(listener.port, "open")
+            )
+            engine.when_done(check, lambda future: settled.set_result(future.result()))
+            assert settled.result(timeout=10).outcome is Outcome.PASSED
+    finally:
+        engine.close()
