@@ -178,11 +178,12 @@ class Engine:
         against the one thing that bound cannot cover, the loop thread itself dying.
         """
         while True:
+            if not future.done() and (self._thread is None or not self._thread.is_alive()):
+                raise EngineStopped("the probe engine stopped before this check finished")  # at once, for every item
             try:
                 return future.result(timeout=1.0)
             except concurrent.futures.TimeoutError:
-                if self._thread is None or not self._thread.is_alive():
-                    raise EngineStopped("the probe engine stopped before this check finished") from None
+                continue
 
     async def check_now(self, check: Check) -> CheckResult:
         """Run one check on the engine's loop now (users' own tests).

@@ -19,30 +19,35 @@ REPORT_ATTR = "autoglm"
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the probes of every selected item, before pytest walks them one by one.
+    """Freeze what collection built: it stays alive to the end of the session, and pytest's
+    gc passes (and the interpreter's exit) would otherwise walk it all again (~0.5 s per 10k
+    checks); a forked engine then starts from the frozen heap too. No collection before the
+    freeze: it found about 60 unreachable objects among 115,000 and cost 0.06 s."""
+    state = get_state(session.config)
+    if state is not None and any(slot.checks for slot in state.slots):
+        gc.freeze()
 
-    This is the earliest moment the selection (``-k``, ``-m``, deselection) is final, so
-    what pytest still does before its first item overlaps the probes.
 
-    First, what collection built is frozen: it stays alive to the end of the session, and
-    pytest's gc passes (and the interpreter's exit) would otherwise walk it all again (~0.5 s
-    per 10k checks); a forked engine then starts from the frozen heap too. No collection
-    before the freeze: it found about 60 unreachable objects among 115,000 and cost 0.06 s.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Start the probes of every selected item before pytest walks them (in any order).
+
+    Here, not when collection ends: pytest calls ``pytest_collection_finish`` also for
+    ``--fixtures`` and after a failed collection, and nothing may be probed then.
     """
     state = get_state(session.config)
-    if state is None or not any(slot.checks for slot in state.slots):
-        return
-    gc.freeze()
-    if session.config.option.collectonly or (session.testsfailed and not session.config.option.continue_on_collection_errors):
-        return  # nothing will run (pytest stops after a collection error unless told to go on)
-    share = my_share(session.config, [item.nodeid for item in session.items])
-    checks = [
-        item.check
-        for index, item in enumerate(session.items)
-        if isinstance(item, CheckItem) and (share is None or index in share)
-    ]
-    if checks:
-        state.items.schedule(checks)
+    option = session.config.option
+    collection_failed = session.testsfailed and not option.continue_on_collection_errors  # pytest stops then
+    if state is not None and not option.collectonly and not collection_failed:
+        share = my_share(session.config, [item.nodeid for item in session.items])
+        checks = [
+            item.check
+            for index, item in enumerate(session.items)
+            if isinstance(item, CheckItem) and (share is None or index in share)
+        ]
+        if checks:
+            state.items.schedule(checks)
+    return (yield)
 
 
 @pytest.hookimpl(trylast=True)

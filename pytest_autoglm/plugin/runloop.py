@@ -34,17 +34,34 @@ def _forked(state: RunState) -> bool:
     return isinstance(state.runner, ProcessRunner) and state.runner.forked
 
 
+#: Options that ask pytest for an order of their own (stepwise also relies on it to know which
+#: items "already passed"), so the walk keeps collection order.
+_ORDERING_OPTIONS = ("stepwise", "stepwise_skip", "failedfirst", "newfirst")
+
+
 def _walks_as_ready(session: pytest.Session) -> bool:
     state = get_state(session.config)
+    option = session.config.option
+    if state is None or state.options.order == "inventory":
+        return False
+    if state.options.order == "auto":
+        # Several inventories walked as ready would interleave their files in pytest's
+        # progress lines; auto keeps collection order for them.
+        if not _forked(state) or len({item.path for item in session.items}) > 1:
+            return False
     return (
-        state is not None
-        and (state.options.order == "ready" or (state.options.order == "auto" and _forked(state)))
-        and not session.config.option.collectonly
+        not option.collectonly
+        and not any(getattr(option, name, False) for name in _ORDERING_OPTIONS)
         and not is_xdist_worker(session.config)
-        and not (session.testsfailed and not session.config.option.continue_on_collection_errors)
+        and not (session.testsfailed and not option.continue_on_collection_errors)
         and len(session.items) > 1
         and all(isinstance(item, CheckItem) for item in session.items)
     )
+
+
+def _skipped_without_a_result(item: CheckItem) -> bool:
+    """An item with a skip mark is walked at once: it will never wait for its probe."""
+    return next(item.iter_markers("skip"), None) is not None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -59,7 +76,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     runner = state.items
     ready: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index, item in enumerate(items):
-        runner.when_done(item.check, lambda _future, index=index: ready.put(index))
+        if _skipped_without_a_result(item):
+            ready.put(index)
+        else:
+            runner.when_done(item.check, lambda _future, index=index: ready.put(index))
     walked = [False] * len(items)
     first_left = 0  # every item before this one has been walked
     for _ in range(len(items)):
@@ -67,8 +87,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         walked[index] = True
         while first_left < len(items) and walked[first_left]:
             first_left += 1
-        nextitem = items[first_left] if first_left < len(items) else None
-        items[index].config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
+        # No next item: the next one walked is not known yet, and an item that takes pytest's
+        # full protocol (a mark, --setup-show) then tears its collectors down, as pytest's
+        # last item does; the next such item sets them up again (inventory nodes: no-ops).
+        items[index].config.hook.pytest_runtest_protocol(item=items[index], nextitem=None)
         if session.shouldfail:
             raise session.Failed(session.shouldfail)
         if session.shouldstop:
@@ -101,10 +123,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if positions is None:
         return (yield)
     stats = terminalreporter.stats
-    saved = dict(stats)
+    saved = {key: reports for key, reports in stats.items() if key != "warnings"}
     for key, reports in saved.items():
         stats[key] = sorted(reports, key=lambda report: positions.get(getattr(report, "nodeid", ""), -1))
     try:
         return (yield)
     finally:
-        stats.update(saved)
+        for key, reports in saved.items():  # keep what was recorded meanwhile
+            stats[key] = reports + stats[key][len(reports) :]

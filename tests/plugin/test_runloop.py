@@ -126,3 +126,96 @@ def test_a_bad_order_is_a_usage_error(pytester, source):
         where = "--autoglm-order"
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"*{where}: expected 'auto', 'ready' or 'inventory', got 'random'*"])
+
+
+def test_marked_items_across_inventories_keep_pytests_setup_state_sound(pytester):
+    """Items on pytest's full protocol (a skipif mark here) from two files, walked as ready."""
+    with filtered_port() as dropped, tcp_listener() as listener:
+        for name, ports in (("a", [dropped, listener.port]), ("b", [listener.port, listener.port])):
+            lines = ["version: 1", f"environment: {name}", "defaults: {timeout: 1s, retries: 0}", "targets:"]
+            for index, port in enumerate(ports):
+                lines += [f"  - name: t{index}", "    host: 127.0.0.1", f"    tcp: {{open: [{port}]}}"]
+            (pytester.path / f"{name}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        pytester.makeconftest(
+            """
+            import pytest
+
+            def pytest_collection_modifyitems(items):
+                for item in items:
+                    item.add_marker(pytest.mark.skipif(False, reason="never"))
+            """
+        )
+        result = pytester.runpytest_subprocess(
+            "--autoglm-target", "a.yaml", "--autoglm-target", "b.yaml", "--autoglm-order", "ready", "-v"
+        )
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.no_fnmatch_line("*not torn down*")
+
+
+def test_a_skip_marked_item_does_not_wait_for_its_probe(pytester):
+    with filtered_port() as dropped, tcp_listener() as listener:
+        (pytester.path / "s.yaml").write_text(
+            "version: 1\nenvironment: s\ndefaults: {timeout: 20s, retries: 0}\ntargets:\n"
+            f"  - name: dropped\n    host: 127.0.0.1\n    tcp: {{open: [{dropped}]}}\n"
+            f"  - name: quick\n    host: 127.0.0.1\n    tcp: {{open: [{listener.port}]}}\n",
+            encoding="utf-8",
+        )
+        pytester.makeconftest(
+            """
+            import pytest
+
+            def pytest_collection_modifyitems(items):
+                for item in items:
+                    if "dropped" in item.nodeid:
+                        item.add_marker(pytest.mark.skip(reason="known dead"))
+            """
+        )
+        result = pytester.runpytest_subprocess("--autoglm-target", "s.yaml", "--autoglm-order", "ready", "-v")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.duration < 15  # not the dropped port's 20 s timeout
+
+
+@pytest.mark.parametrize("option", ["--sw", "--ff"])
+def test_options_that_order_the_run_keep_collection_order(pytester, slow_first, option):
+    result = pytester.runpytest_subprocess("--autoglm-target", "order.yaml", "--autoglm-order", "ready", "-v", option)
+    names = walked(result)
+    assert names == INVENTORY_ORDER[: len(names)]
+
+
+def test_auto_keeps_collection_order_for_several_inventories(pytester, slow_first):
+    (pytester.path / "more.yaml").write_text(
+        "version: 1\nenvironment: more\ntargets:\n  - name: m\n    host: 127.0.0.1\n    tcp: {refused: [1]}\n",
+        encoding="utf-8",
+    )
+    result = pytester.runpytest_subprocess(
+        "--autoglm-target", "order.yaml", "--autoglm-target", "more.yaml", "-v", "--autoglm-engine", "process"
+    )
+    assert walked(result) == INVENTORY_ORDER
+
+
+def test_warnings_recorded_during_the_summary_are_still_counted(pytester, slow_first):
+    pytester.makeconftest(
+        """
+        import warnings
+
+        def pytest_collection_modifyitems():
+            warnings.warn(UserWarning("early"))
+
+        def pytest_terminal_summary():
+            warnings.warn(UserWarning("late"))
+        """
+    )
+    result = pytester.runpytest_subprocess("--autoglm-target", "order.yaml", "--autoglm-order", "ready")
+    result.stdout.fnmatch_lines(["*4 failed, 3 passed, 2 warnings*"])
+
+
+@pytest.mark.parametrize("option", ["--fixtures", "--fixtures-per-test"])
+def test_showing_fixtures_probes_nothing(pytester, option):
+    with tcp_listener() as listener:
+        (pytester.path / "f.yaml").write_text(
+            f"version: 1\ntargets:\n  - name: a\n    host: 127.0.0.1\n    tcp: {{open: [{listener.port}]}}\n",
+            encoding="utf-8",
+        )
+        result = pytester.runpytest_subprocess("--autoglm-target", "f.yaml", option)
+        assert result.ret == 0
+        assert listener.accepted == 0
