@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from pytest_autoglm.engine import dispatch
-from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, Engine, EngineStopped
+from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, Engine, EngineStopped, stall_limit
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.results import CheckResult, Outcome, Reason
 
@@ -83,10 +83,15 @@ class ProcessRunner:
         concurrency: int = 256,
         tls_concurrency: int = DEFAULT_TLS_CONCURRENCY,
         min_checks: int = 0,
+        stall_limit_s: float | None = None,
     ) -> None:
-        """``min_checks``: fewer scheduled checks than this run on ``fallback`` (the fork does not pay off)."""
+        """``min_checks``: fewer scheduled checks than this run on ``fallback`` (the fork does not pay off);
+        ``stall_limit_s`` replaces :func:`~pytest_autoglm.engine.runner.stall_limit` (for tests)."""
         self.fallback = fallback
         self.min_checks = min_checks
+        self._fixed_stall_limit = stall_limit_s
+        self._stall_limit = 0.0
+        self._last_progress = time.monotonic()  # of the child: set by the reader on each batch
         self.concurrency = concurrency
         self.tls_concurrency = tls_concurrency
         self._futures: dict[str, concurrent.futures.Future[CheckResult]] = {}
@@ -119,6 +124,8 @@ class ProcessRunner:
         for check in checks:  # before the reader starts: a result must always find its future
             self._futures[check.id] = concurrent.futures.Future()
             self._checks[check.id] = check
+        self._stall_limit = self._fixed_stall_limit if self._fixed_stall_limit is not None else stall_limit(checks)
+        self._last_progress = time.monotonic()
         pid = self._fork(checks)
         if pid is None:
             self._futures.clear()  # nobody holds them yet: items ask only after this returns
@@ -175,7 +182,11 @@ class ProcessRunner:
         if future is None:
             return self.fallback.result(check)
         try:
-            return future.result()  # the reader settles every future, at the latest when the child is gone
+            while True:  # the reader settles every future, at the latest when the child is gone
+                try:
+                    return future.result(timeout=1.0)
+                except concurrent.futures.TimeoutError:
+                    self.alive()  # stops a stuck child, after which the reader settles the rest
         except EngineStopped as exc:
             return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, str(exc))
 
@@ -188,8 +199,23 @@ class ProcessRunner:
             future.add_done_callback(callback)
 
     def alive(self) -> bool:
-        """Whether results can still come (the reader settles every future before it ends)."""
-        return self.fallback.alive() if not self._futures else self._reader is not None and self._reader.is_alive()
+        """Whether results can still come (the reader settles every future before it ends).
+
+        A child that sends nothing for the stall limit while checks are open is stuck (alive
+        but blocked): it is stopped, and the reader then turns the open checks into errors.
+        """
+        if not self._futures:
+            return self.fallback.alive()
+        if self._reader is None or not self._reader.is_alive():
+            return False
+        pid = self._pid
+        if pid is not None and time.monotonic() - self._last_progress > self._stall_limit:
+            if not self._child_error:
+                self._child_error = f"it sent no result for {self._stall_limit:.0f}s and was stopped as stuck"
+            self._pid = None
+            _kill_and_reap(pid)
+            return False
+        return True
 
     @property
     def fallback_reason(self) -> str:
@@ -222,6 +248,7 @@ class ProcessRunner:
                     payload = pipe.read(size)
                     if len(payload) < size:
                         break
+                    self._last_progress = time.monotonic()
                     for check_id, result in pickle.loads(payload):
                         if check_id == _CHILD_ERROR:
                             self._child_error = str(result)

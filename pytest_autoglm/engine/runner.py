@@ -45,6 +45,21 @@ DEFAULT_TLS_CONCURRENCY = 128
 #: Checks judged on a latency run after everything else, this many at a time, so that the
 #: engine's own load (hundreds of handshakes in one process) is not counted as server time.
 LATENCY_CONCURRENCY = 4
+#: Added to :func:`stall_limit`, so that a slow machine is never taken for a stuck engine.
+STALL_MARGIN_S = 10.0
+
+
+def stall_limit(checks: Iterable[Check]) -> float:
+    """Seconds in which an engine with checks open must finish at least one, or count as stuck.
+
+    Every attempt is cut by the safety net (its timeout twice, plus :data:`SAFETY_GRACE_S`)
+    and every check by its budget, so a working engine with checks open finishes one within
+    the largest such bound; twice that plus :data:`STALL_MARGIN_S` leaves room for a busy
+    machine. It catches what no per-probe bound can: the loop itself blocked (a C call that
+    never returns) while its thread, or the child process, is still alive.
+    """
+    bound = max((c.deadline + 2 * c.timeout + SAFETY_GRACE_S for c in checks), default=0.0)
+    return 2 * bound + STALL_MARGIN_S
 
 #: A failed TLS item blocks the HTTP/CORS items above it only when the connection itself cannot work.
 _TLS_BLOCKING = frozenset(
@@ -87,9 +102,15 @@ class Engine:
         concurrency: int = 256,
         tls_concurrency: int = DEFAULT_TLS_CONCURRENCY,
         outside: Callable[[str], tuple[Check, concurrent.futures.Future[CheckResult]] | None] | None = None,
+        stall_limit_s: float | None = None,
     ) -> None:
-        """``outside`` finds checks that run elsewhere (in a :class:`ProcessRunner`), for the upstream rule."""
+        """``outside`` finds checks that run elsewhere (in a :class:`ProcessRunner`), for the upstream rule;
+        ``stall_limit_s`` replaces :func:`stall_limit` (for tests)."""
         self.outside = outside
+        self._fixed_stall_limit = stall_limit_s
+        self._stall_limit = 0.0
+        self._open = 0  # scheduled checks without a result (thread-side count)
+        self._last_progress = time.monotonic()
         self.concurrency = concurrency
         self.tls_concurrency = min(tls_concurrency, concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,7 +162,15 @@ class Engine:
         fresh = [c for c in checks if c.id not in self._futures]
         dispatch.warm_up(fresh)
         for check in fresh:
-            self._futures[check.id] = concurrent.futures.Future()
+            future: concurrent.futures.Future[CheckResult] = concurrent.futures.Future()
+            future.add_done_callback(self._progress)
+            self._futures[check.id] = future
+        if fresh:
+            limit = self._fixed_stall_limit if self._fixed_stall_limit is not None else stall_limit(fresh)
+            with self._lock:
+                self._open += len(fresh)
+                self._stall_limit = max(self._stall_limit, limit)
+                self._last_progress = time.monotonic()
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._create_tasks, fresh)
 
@@ -162,8 +191,19 @@ class Engine:
         self._futures[check.id].add_done_callback(callback)
 
     def alive(self) -> bool:
-        """Whether the loop thread runs (False before the first use, after close, or if it died)."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether the loop thread runs and makes progress (False before the first use, after
+        close, if it died, or if it finished no check within :func:`stall_limit`)."""
+        return self._thread is not None and self._thread.is_alive() and not self.stalled()
+
+    def stalled(self) -> bool:
+        """Whether checks are open and none has finished for longer than the stall limit."""
+        with self._lock:
+            return self._open > 0 and time.monotonic() - self._last_progress > self._stall_limit
+
+    def _progress(self, _future: concurrent.futures.Future[CheckResult]) -> None:
+        with self._lock:
+            self._open -= 1
+            self._last_progress = time.monotonic()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the engine's loop from synchronous code (users' own tests)."""
@@ -172,14 +212,20 @@ class Engine:
         return self._wait(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     def _wait(self, future: concurrent.futures.Future[T]) -> T:
-        """Wait for a result while the loop thread lives: a dead engine must not hang the run.
+        """Wait for a result while the loop thread lives and makes progress: a dead or stuck engine
+        must not hang the run.
 
         Every attempt is bounded (its timeout plus :data:`SAFETY_GRACE_S`), and so every check; this guards
-        against the one thing that bound cannot cover, the loop thread itself dying.
+        against what that bound cannot cover, the loop thread itself dying or blocking.
         """
         while True:
             if not future.done() and (self._thread is None or not self._thread.is_alive()):
                 raise EngineStopped("the probe engine stopped before this check finished")  # at once, for every item
+            if not future.done() and self.stalled():
+                raise EngineStopped(
+                    f"the probe engine finished no check for {self._stall_limit:.0f}s, so it counts as stuck; "
+                    "this check did not finish"
+                )
             try:
                 return future.result(timeout=1.0)
             except concurrent.futures.TimeoutError:

@@ -32,20 +32,23 @@ _DRIVER = textwrap.dedent(
     from pytest_autoglm.inventory.validate import load_inventory
 
     checks = build_plan(load_inventory(sys.argv[1]))
-    runner = ProcessRunner(Engine())
+    runner = ProcessRunner(Engine(), stall_limit_s=1.5 if sys.argv[2] == "stop" else None)
     runner.schedule(checks)
     out = {"forked": runner._pid is not None}
+    child = runner._pid
     if sys.argv[2] == "kill":
         time.sleep(0.3)
         os.kill(runner._pid, signal.SIGKILL)
+    if sys.argv[2] == "stop":  # alive but stuck: it never answers again
+        time.sleep(0.3)
+        os.kill(runner._pid, signal.SIGSTOP)
     started = time.monotonic()
     out["results"] = {c.id: [str(r.outcome), str(r.reason)] for c in checks for r in [runner.result(c)]}
     out["messages"] = sorted({runner.result(c).message for c in checks})
     out["waited_s"] = time.monotonic() - started
-    pid = runner._pid
     runner.close()
     try:
-        os.waitpid(pid, os.WNOHANG)
+        os.waitpid(child, os.WNOHANG)
         out["reaped"] = False
     except ChildProcessError:
         out["reaped"] = True
@@ -104,6 +107,54 @@ def test_a_killed_probe_process_turns_open_checks_into_errors_at_once(tmp_path):
     assert out["messages"] == ["the probe process stopped before this check finished"]
     assert out["waited_s"] < 5, "the parent waited for checks whose process was gone"
     assert out["reaped"] is True
+
+
+def test_a_stuck_probe_process_is_stopped_and_its_checks_become_errors(tmp_path):
+    """The child is alive but sends nothing (SIGSTOP); after the stall limit it is stopped."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        resolver = f"127.0.0.1:{silent.getsockname()[1]}"
+        path = tmp_path / "inv.yaml"
+        path.write_text(
+            f"version: 1\ndefaults: {{timeout: 30s, retries: 0, resolvers: ['{resolver}']}}\ntargets:\n"
+            "  - name: a\n    host: a.test\n    dns: {A: [127.0.0.1]}\n    tcp: {open: [80]}\n"
+        )
+        out = _drive(path, "stop")
+    assert out["forked"] is True
+    assert {tuple(v) for v in out["results"].values()} == {("error", "setup")}
+    assert out["messages"] == [
+        "the probe process stopped before this check finished (it sent no result for 2s and was stopped as stuck)"
+    ]
+    assert out["waited_s"] < 10, "the parent waited out the checks' 30 s timeout"
+    assert out["reaped"] is True
+
+
+def test_a_stuck_engine_thread_fails_its_open_checks(tmp_path):
+    """The loop thread blocks (alive, no progress): waiting items fail after the stall limit."""
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        path = tmp_path / "inv.yaml"
+        path.write_text(
+            f"version: 1\ndefaults: {{timeout: 30s, retries: 0, resolvers: ['127.0.0.1:{silent.getsockname()[1]}']}}\n"
+            "targets:\n  - name: a\n    host: a.test\n    dns: {A: [127.0.0.1]}\n"
+        )
+        engine = Engine(stall_limit_s=1.0)
+        try:
+            checks = build_plan(load_inventory(path))
+            engine.schedule(checks)
+            assert engine._loop is not None
+            engine._loop.call_soon_threadsafe(time.sleep, 4)  # a blocking call on the loop
+            started = time.monotonic()
+            result = engine.result(checks[0])
+            waited = time.monotonic() - started
+            assert engine.alive() is False
+        finally:
+            engine.close()
+    assert (str(result.outcome), str(result.reason)) == ("error", "setup")
+    assert "finished no check for 1s, so it counts as stuck" in result.message
+    assert waited < 3.5
 
 
 def test_auto_keeps_a_small_run_in_this_process(tmp_path):
