@@ -327,7 +327,7 @@ class Engine:
             task = self._tasks.get(dep_id)
             if task is not None:
                 lower = self._checks[dep_id]
-                result = await asyncio.shield(task)
+                result = task.result() if task.done() else await asyncio.shield(task)
             else:
                 elsewhere = self.outside(dep_id) if self.outside is not None else None
                 if elsewhere is None:  # not selected in this run: the item's own probe will tell
@@ -396,6 +396,8 @@ class Engine:
                 time_left=lambda: clock.left(check.deadline),
             )
 
+        if len(addresses) == 1:  # most checks: no gather, no extra task
+            return _combine(addresses, [await one(addresses[0])])
         outcomes = await asyncio.gather(*(one(a) for a in addresses))
         return _combine(addresses, outcomes)
 
@@ -424,7 +426,7 @@ class Engine:
 
             task = asyncio.ensure_future(resolve())
             self._addresses[key] = task
-        return await asyncio.shield(task)
+        return task.result() if task.done() else await asyncio.shield(task)
 
 
 class _Clock:
