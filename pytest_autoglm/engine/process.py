@@ -42,10 +42,10 @@ BATCH_WAIT_S = 0.005
 
 
 #: From this many checks, ``--autoglm-engine auto`` forks. Measured on 2 cores with 10% dropped
-#: ports (docs/performance.md), the child, walked as its results arrive, was faster at every size
-#: tried: 2.97 s against 3.05-3.16 s at 210 checks, 3.46 against 3.76 at 1,050, 4.63 against 5.28
-#: at 2,100; at 10,500 the in-process engine, starved of the interpreter lock by pytest's own
-#: work, read about half of the HTTP answers as timeouts. Below this, a run is small enough that
+#: ports (docs/performance.md), the child, walked as its results arrive, was faster: 2.97 s
+#: against 3.05-3.16 s at 210 checks, 3.46 against 3.76 at 1,050, at 2,100 faster or within the
+#: VM's noise, 14.78 against 17.34 at 10,500, where the in-process engine, starved of the
+#: interpreter lock by pytest's own work, read about half of the HTTP answers as timeouts. Below this, a run is small enough that
 #: a stable terminal order (the in-process engine walks items in collection order) is worth more.
 AUTO_PROCESS_MIN_CHECKS = 200
 
