@@ -91,26 +91,18 @@ def test_the_forked_engine_gives_the_thread_engines_verdicts(tmp_path):
     assert forked["reaped"] is True
 
 
-def test_a_killed_probe_process_turns_open_checks_into_errors_at_once(tmp_path):
-    """A silent resolver keeps every check open for 10 s; the child dies after 0.3 s."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
-        silent.bind(("127.0.0.1", 0))
-        resolver = f"127.0.0.1:{silent.getsockname()[1]}"
-        path = tmp_path / "inv.yaml"
-        path.write_text(
-            f"version: 1\ndefaults: {{timeout: 10s, retries: 0, resolvers: ['{resolver}']}}\ntargets:\n"
-            "  - name: a\n    host: a.test\n    dns: {A: [127.0.0.1]}\n    tcp: {open: [80]}\n"
-        )
-        out = _drive(path, "kill")
-    assert out["forked"] is True
-    assert {tuple(v) for v in out["results"].values()} == {("error", "setup")}
-    assert out["messages"] == ["the probe process stopped before this check finished"]
-    assert out["waited_s"] < 5, "the parent waited for checks whose process was gone"
-    assert out["reaped"] is True
-
-
-def test_a_stuck_probe_process_is_stopped_and_its_checks_become_errors(tmp_path):
-    """The child is alive but sends nothing (SIGSTOP); after the stall limit it is stopped."""
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("kill", "the probe process stopped before this check finished"),
+        (
+            "stop",  # alive but stuck (SIGSTOP): stopped after the stall limit (1.5 s here)
+            "the probe process stopped before this check finished (it sent no result for 2s and was stopped as stuck)",
+        ),
+    ],
+)
+def test_a_dead_or_stuck_probe_process_turns_open_checks_into_errors(tmp_path, mode, message):
+    """A silent resolver keeps every check open for 30 s; the child is killed or stopped after 0.3 s."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         resolver = f"127.0.0.1:{silent.getsockname()[1]}"
@@ -119,13 +111,11 @@ def test_a_stuck_probe_process_is_stopped_and_its_checks_become_errors(tmp_path)
             f"version: 1\ndefaults: {{timeout: 30s, retries: 0, resolvers: ['{resolver}']}}\ntargets:\n"
             "  - name: a\n    host: a.test\n    dns: {A: [127.0.0.1]}\n    tcp: {open: [80]}\n"
         )
-        out = _drive(path, "stop")
+        out = _drive(path, mode)
     assert out["forked"] is True
     assert {tuple(v) for v in out["results"].values()} == {("error", "setup")}
-    assert out["messages"] == [
-        "the probe process stopped before this check finished (it sent no result for 2s and was stopped as stuck)"
-    ]
-    assert out["waited_s"] < 10, "the parent waited out the checks' 30 s timeout"
+    assert out["messages"] == [message]
+    assert out["waited_s"] < (5 if mode == "kill" else 10), "the parent waited for checks that could not come"
     assert out["reaped"] is True
 
 
