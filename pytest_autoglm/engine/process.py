@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import os
 import pickle
 import queue
@@ -45,8 +46,9 @@ BATCH_WAIT_S = 0.005
 #: ports (docs/performance.md), the child, walked as its results arrive, was faster: 2.97 s
 #: against 3.05-3.16 s at 210 checks, 3.46 against 3.76 at 1,050, at 2,100 faster or within the
 #: VM's noise, 14.78 against 17.34 at 10,500, where the in-process engine, starved of the
-#: interpreter lock by pytest's own work, read about half of the HTTP answers as timeouts. Below this, a run is small enough that
-#: a stable terminal order (the in-process engine walks items in collection order) is worth more.
+#: interpreter lock by pytest's own work, read about half of the HTTP answers as timeouts.
+#: Below this, a run is small enough that a stable terminal order (the in-process engine walks
+#: items in collection order) is worth more.
 AUTO_PROCESS_MIN_CHECKS = 200
 
 
@@ -298,7 +300,7 @@ def _stream(checks: Sequence[Check], fd: int, concurrency: int, tls_concurrency:
     finished: queue.SimpleQueue[tuple[Check, concurrent.futures.Future[CheckResult]]] = queue.SimpleQueue()
     engine.schedule(checks)
     for check in checks:
-        engine.when_done(check, lambda future, check=check: finished.put((check, future)))
+        engine.when_done(check, functools.partial(_finished, finished, check))
     remaining = len(checks)
     with os.fdopen(fd, "wb", closefd=False) as pipe:
         while remaining:
@@ -319,6 +321,14 @@ def _stream(checks: Sequence[Check], fd: int, concurrency: int, tls_concurrency:
             pipe.write(len(payload).to_bytes(_HEADER, "big") + payload)
             pipe.flush()
     engine.close()
+
+
+def _finished(
+    finished: queue.SimpleQueue[tuple[Check, concurrent.futures.Future[CheckResult]]],
+    check: Check,
+    future: concurrent.futures.Future[CheckResult],
+) -> None:
+    finished.put((check, future))
 
 
 def _outcome(check: Check, future: concurrent.futures.Future[CheckResult]) -> CheckResult:

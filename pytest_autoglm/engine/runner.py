@@ -61,6 +61,7 @@ def stall_limit(checks: Iterable[Check]) -> float:
     bound = max((c.deadline + 2 * c.timeout + SAFETY_GRACE_S for c in checks), default=0.0)
     return 2 * bound + STALL_MARGIN_S
 
+
 #: A failed TLS item blocks the HTTP/CORS items above it only when the connection itself cannot work.
 _TLS_BLOCKING = frozenset(
     {

@@ -77,8 +77,7 @@ def _check_environment_names(slots: list[InventorySlot]) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is not None:
-        state.items.close()
-        state.engine.close()
+        state.items.close()  # a ProcessRunner closes its fallback, state.engine, too
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -90,6 +90,13 @@ def _int(text: str, where: str, low: int, high: int) -> int:
     return value
 
 
+def _choice(text: str, where: str, choices: tuple[str, ...]) -> str:
+    if text not in choices:
+        listed = ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
+        raise pytest.UsageError(f"{where}: expected {listed}, got {text!r}")
+    return text
+
+
 def _bool(text: str, where: str) -> bool:
     lowered = text.lower()
     if lowered in ("true", "yes", "1", "on"):
@@ -142,9 +149,7 @@ def read_options(config: pytest.Config) -> Options:
     fail_on = "critical"
     text, where = _raw(config, "fail_on")
     if text is not None:
-        if text not in ("critical", "warning"):
-            raise pytest.UsageError(f"{where}: expected 'critical' or 'warning', got {text!r}")
-        fail_on = text
+        fail_on = _choice(text, where, ("critical", "warning"))
 
     distribute = False
     text, where = _raw(config, "distribute")
@@ -154,18 +159,14 @@ def read_options(config: pytest.Config) -> Options:
     engine = "auto"
     text, where = _raw(config, "engine")
     if text is not None:
-        if text not in ("auto", "process", "thread"):
-            raise pytest.UsageError(f"{where}: expected 'auto', 'process' or 'thread', got {text!r}")
-        if text == "process" and not fork_available():
+        engine = _choice(text, where, ("auto", "process", "thread"))
+        if engine == "process" and not fork_available():
             raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
-        engine = text
 
     order = "auto"
     text, where = _raw(config, "order")
     if text is not None:
-        if text not in ("auto", "ready", "inventory"):
-            raise pytest.UsageError(f"{where}: expected 'auto', 'ready' or 'inventory', got {text!r}")
-        order = text
+        order = _choice(text, where, ("auto", "ready", "inventory"))
 
     text, where = _raw(config, "report_dir")
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)

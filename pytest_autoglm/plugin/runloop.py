@@ -16,6 +16,8 @@ benchmark that walk was slower than collection order (docs/performance.md).
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import queue
 from collections.abc import Generator
 
@@ -25,6 +27,7 @@ from pytest_autoglm.engine.process import ProcessRunner
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.plugin.collect import CheckItem
 from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
+from pytest_autoglm.probes.results import CheckResult
 
 #: How often a wait for the next result checks that the engine still runs.
 LIVENESS_POLL_S = 1.0
@@ -44,11 +47,10 @@ def _walks_as_ready(session: pytest.Session) -> bool:
     option = session.config.option
     if state is None or state.options.order == "inventory":
         return False
-    if state.options.order == "auto":
-        # Several inventories walked as ready would interleave their files in pytest's
-        # progress lines; auto keeps collection order for them.
-        if not _forked(state) or len({item.path for item in session.items}) > 1:
-            return False
+    # auto: as ready only in a forked child, and for one inventory (several walked as ready
+    # would interleave their files in pytest's progress lines).
+    if state.options.order == "auto" and (not _forked(state) or len({item.path for item in session.items}) > 1):
+        return False
     return (
         not option.collectonly
         and not any(getattr(option, name, False) for name in _ORDERING_OPTIONS)
@@ -79,7 +81,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         if _skipped_without_a_result(item):
             ready.put(index)
         else:
-            runner.when_done(item.check, lambda _future, index=index: ready.put(index))
+            runner.when_done(item.check, functools.partial(_settled, ready, index))
     walked = [False] * len(items)
     first_left = 0  # every item before this one has been walked
     for _ in range(len(items)):
@@ -96,6 +98,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         if session.shouldstop:
             raise session.Interrupted(session.shouldstop)
     return True
+
+
+def _settled(ready: queue.SimpleQueue[int], index: int, _future: concurrent.futures.Future[CheckResult]) -> None:
+    ready.put(index)
 
 
 def _next_ready(ready: queue.SimpleQueue[int], runner: Engine | ProcessRunner, first_left: int, walked: list[bool]) -> int:

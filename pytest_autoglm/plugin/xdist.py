@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pytest_autoglm.plugin.state import get_state
+from pytest_autoglm.plugin.state import get_state, is_xdist_worker
 
 _CHECK_NODE = re.compile(r"::(?:dns|tcp|tls|http|cors)\[([A-Za-z0-9_.-]+):([A-Za-z0-9_.-]+):")
 
@@ -90,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Turn xdist's distribution off for an inventory-only run, before xdist's own (trylast) configure."""
     if config.getoption("dist", "no") == "no" or not config.getoption("tx", None) or config.option.collectonly:
         return
-    if hasattr(config, "workerinput"):
+    if is_xdist_worker(config):
         return
     state = get_state(config)  # set by configure.pytest_configure (tryfirst)
     if state is None or state.options.distribute or not inventory_only(config):

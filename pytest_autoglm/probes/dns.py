@@ -165,7 +165,8 @@ def _rcode_failure(resolver: str, rcode: int, used_tcp: bool) -> DnsAnswer | Non
         return DnsAnswer(resolver, (), Reason.SERVFAIL, "SERVFAIL", used_tcp)
     if rcode == dns.rcode.REFUSED:
         return DnsAnswer(resolver, (), Reason.REFUSED, "REFUSED", used_tcp)
-    return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {dns.rcode.to_text(rcode)}", used_tcp)
+    text = dns.rcode.to_text(rcode)  # type: ignore[arg-type]  # takes any int
+    return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {text}", used_tcp)
 
 
 def _records_answer(resolver: str, records: Sequence[str], chain: Sequence[str], rdtype: str, used_tcp: bool) -> DnsAnswer:

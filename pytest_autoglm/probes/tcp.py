@@ -218,6 +218,7 @@ async def connect_socket(address: str, port: int, timeout: float) -> socket.sock
             watching = True
             deadline_timer = loop.call_later(timeout, on_deadline)
             got = await answer
+            outcome: tuple[PortState, str] | None
             if got is None:  # the deadline came first: the socket may still have answered in time
                 outcome = _settled_state(sock) or (PortState.FILTERED, f"no answer within {format_duration(timeout)}")
             else:
@@ -226,10 +227,10 @@ async def connect_socket(address: str, port: int, timeout: float) -> socket.sock
         else:
             outcome = _connect_outcome(error, sock)
         if outcome is None:
-            exc = OSError(error, os.strerror(error))
+            text = _errno_text(OSError(error, os.strerror(error)))
             if error in _LOCAL_ERRNOS:
-                raise LocalSocketError(error, f"cannot connect: {_errno_text(exc)}")
-            return PortState.UNREACHABLE, _errno_text(exc)
+                raise LocalSocketError(error, f"cannot connect: {text}")
+            return PortState.UNREACHABLE, text
         if outcome[0] is PortState.OPEN:
             connected = True
             return sock

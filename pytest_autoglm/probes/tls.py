@@ -60,7 +60,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import math
 import os
 import socket
@@ -88,6 +87,7 @@ from pytest_autoglm.probes.tcp import (
     describe_target,
     format_duration,
     is_ip_literal,
+    parse_ip,
 )
 
 __all__ = [
@@ -635,8 +635,8 @@ def cert_covers_name(cert: x509.Certificate, name: str) -> bool:
     CN is consulted only when the certificate has no SAN extension at all.
     """
     san = _san(cert)
-    if is_ip_literal(name):
-        ip = ipaddress.ip_address(name)
+    ip = parse_ip(name)
+    if ip is not None:
         return san is not None and ip in san.get_values_for_type(x509.IPAddress)
     wanted = _idna(name)
     if san is not None:

@@ -400,14 +400,14 @@ def build_view(document: Mapping[str, Any]) -> dict[str, Any]:
                 "blocked": [{"id": _text(b.get("id")), "message": _text(b.get("message"))} for b in cause.blocked],
             }
         )
-    rows = []
+    matrix_rows = []
     for target, cells in matrix(results):
         for cell in cells:
             for entry in cell.entries:
                 if is_problem(entry) and _text(entry.get("id")) in anchors:
                     cell.anchor = anchors[_text(entry.get("id"))]
                     break
-        rows.append({"target": target, "cells": cells})
+        matrix_rows.append(_matrix_row_html(target, cells))
     result_rows = [_result_row(e, anchors) for e in results]
     counts = {key: _number(summary.get(key)) or 0 for key in ("passed", "failed", "error", "skipped")}
     environment = _text(document.get("environment"))
@@ -425,11 +425,10 @@ def build_view(document: Mapping[str, Any]) -> dict[str, Any]:
         "root_count": sum(1 for c in causes if fails_run(c.entry)),
         "upstream_count": upstream,
         "layers": LAYERS,
-        "matrix": rows,
         "cards": cards,
         "certificates": _certificate_rows(results),
         "results": result_rows,
-        "matrix_html": Markup("".join(_matrix_row_html(row["target"], row["cells"]) for row in rows)),
+        "matrix_html": Markup("".join(matrix_rows)),
         "results_html": Markup("".join(_result_row_html(row) for row in result_rows)),
         "json_href": quote(f"{environment}.json", safe=""),  # never a scheme or a //host
     }

@@ -313,12 +313,14 @@ def test_template_never_marks_anything_safe():
 
 
 def test_only_the_two_python_built_tables_reach_the_template_as_markup():
-    """The matrix and results rows are built in Python (for speed); nothing else is marked safe."""
+    """The matrix and results rows are built in Python (for speed); nothing else is marked safe.
+
+    ``matrix_rows`` holds only ``_matrix_row_html`` output (see ``build_view``)."""
     import pytest_autoglm.reporting.html_report as module
 
     source = Path(module.__file__).read_text(encoding="utf-8")
     assert re.findall(r"Markup\((.*)\)", source) == [
-        '"".join(_matrix_row_html(row["target"], row["cells"]) for row in rows)',
+        '"".join(matrix_rows)',
         '"".join(_result_row_html(row) for row in result_rows)',
     ]
     assert "|safe" not in source.replace(" ", "")
