@@ -5,6 +5,7 @@ users get it. This file holds the fixtures shared by every test package; pyteste
 in pyproject.toml (``-p pytester``) because a conftest that declares ``pytest_plugins`` breaks
 runs that collect an inventory below this folder from another working directory.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -818,7 +818,14 @@ def main() -> int:
         print(
             f"pytest overhead per check: ({plugin['wall_s']:.2f}s - {base['wall_s']:.2f}s) / {checks} = {overhead_ms:.2f} ms (wall); CPU {(plugin['cpu_s'] - base['cpu_s']) * 1000 / checks:.2f} ms"
         )
-        for name, run in (("plugin", plugin), ("xdist", xdist), ("xdist-split", split), ("collect", collect), *variants, *collect_variants):
+        for name, run in (
+            ("plugin", plugin),
+            ("xdist", xdist),
+            ("xdist-split", split),
+            ("collect", collect),
+            *variants,
+            *collect_variants,
+        ):
             if run and run.get("phases"):
                 for proc, stamps in sorted(run["phases"].items()):
                     run.setdefault("durations", {})[proc] = phase_durations(stamps, run["wall_s"])
@@ -826,7 +833,12 @@ def main() -> int:
         # -- correctness: the same outcomes as the lab says
         # A run that crashed, was killed, or gave other outcomes than the lab's measures nothing:
         # the targets it feeds are reported INVALID, never MET.
-        full_runs = (("baseline", base), ("plugin", plugin), ("plugin -n 2", xdist), ("plugin -n 2 --autoglm-distribute", split))
+        full_runs = (
+            ("baseline", base),
+            ("plugin", plugin),
+            ("plugin -n 2", xdist),
+            ("plugin -n 2 --autoglm-distribute", split),
+        )
         checked = [(name, run, False) for name, run in full_runs] + [(name, run, True) for name, run in variants]
         for name, run, selects in checked:
             if run is None:
@@ -840,13 +852,19 @@ def main() -> int:
             else:
                 print(f"{name}: outcomes as expected {dict(sorted(want.items()))}")
             if not run["valid"]:
-                print(f"WARNING: {name} run is not valid (exit code {run['rc']}, killed {run['killed']}); see {work}/{run['label']}.out with --keep")
+                print(
+                    f"WARNING: {name} run is not valid (exit code {run['rc']}, killed {run['killed']}); see {work}/{run['label']}.out with --keep"
+                )
         for tool, run in competitor_runs:
             if "error" in run:
                 continue
             got = Counter(run["outcomes"])
             want = comparable_outcomes(expected, got)
-            note = "outcomes as expected" if got == want else f"WARNING: outcomes differ: got {dict(got)}, expected {dict(want)}"
+            note = (
+                "outcomes as expected"
+                if got == want
+                else f"WARNING: outcomes differ: got {dict(got)}, expected {dict(want)}"
+            )
             print(
                 f"{COMPETITOR_LABEL.get(tool, tool)}: {note}; its own elapsed {run['elapsed_s']:.2f}s "
                 f"(wall {run['wall_s']:.2f}s); plugin wall / its wall = {plugin['wall_s'] / run['wall_s']:.2f}; {run['notes']}"

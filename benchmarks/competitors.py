@@ -76,7 +76,9 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 def blackbox(plan: dict[str, Any], work: Path) -> dict[str, Any]:
     exporter = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
     if exporter is None or shutil.which("curl") is None:
-        raise RuntimeError("needs prometheus-blackbox-exporter and curl (apt-get install prometheus-blackbox-exporter curl)")
+        raise RuntimeError(
+            "needs prometheus-blackbox-exporter and curl (apt-get install prometheus-blackbox-exporter curl)"
+        )
     timeout = float(plan["timeout"])
     resolver = plan["resolver"]
     seconds = f"{timeout:g}s"
@@ -133,7 +135,17 @@ def blackbox(plan: dict[str, Any], work: Path) -> dict[str, Any]:
     try:
         _wait_port(port, started + 10)
         subprocess.run(
-            ["curl", "-s", "--no-progress-meter", "--parallel", "--parallel-immediate", "--parallel-max", str(CONCURRENCY), "--max-time", str(timeout + 5)]
+            [
+                "curl",
+                "-s",
+                "--no-progress-meter",
+                "--parallel",
+                "--parallel-immediate",
+                "--parallel-max",
+                str(CONCURRENCY),
+                "--max-time",
+                str(timeout + 5),
+            ]
             + ["-H", f"X-Prometheus-Scrape-Timeout-Seconds: {timeout + 1:g}", "--config", str(urls)],
             check=False,
             stdout=subprocess.DEVNULL,
@@ -215,7 +227,7 @@ def nmap(plan: dict[str, Any], work: Path) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- pytest-testinfra
 
-_TESTINFRA_TESTS = '''
+_TESTINFRA_TESTS = """
 import json, math, os, pytest
 
 PLAN = json.load(open(os.environ["COMPETITOR_PLAN"]))
@@ -244,7 +256,7 @@ def test_web(host, t):
         f"--resolve {t['host']}:{t['port']}:{t['address']} {url}"
     )
     assert out.stdout.startswith("2")
-'''
+"""
 
 
 def testinfra(plan: dict[str, Any], work: Path) -> dict[str, Any]:
@@ -264,7 +276,15 @@ def testinfra(plan: dict[str, Any], work: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "AUTOGLM_"))}
     env["COMPETITOR_PLAN"] = str(folder / "plan.json")
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:autoglm", "-p", "no:randomly"]
-    argv += ["--hosts=local://", "-n", "2", f"--junitxml={junit}", "--rootdir", str(folder), str(folder / "test_lab.py")]
+    argv += [
+        "--hosts=local://",
+        "-n",
+        "2",
+        f"--junitxml={junit}",
+        "--rootdir",
+        str(folder),
+        str(folder / "test_lab.py"),
+    ]
     started = time.monotonic()
     subprocess.run(argv, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     elapsed = time.monotonic() - started

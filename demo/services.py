@@ -130,7 +130,13 @@ class _ApiHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
         headers = self._cors()
         if "Access-Control-Allow-Origin" in headers:
-            headers.update({"Access-Control-Allow-Methods": "GET, POST", "Access-Control-Allow-Headers": "Authorization, Content-Type", "Access-Control-Max-Age": "600"})
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": "GET, POST",
+                    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                    "Access-Control-Max-Age": "600",
+                }
+            )
         self.send_response(204)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -221,7 +227,9 @@ class DemoEnvironment:
             self._serve(tls_server)
         except OSError as exc:
             self.__exit__(None, None, None)
-            raise SystemExit(f"demo: cannot bind a demo port ({exc.strerror}); ports {DNS_PORT}, {API_PORT} and {TLS_PORT} on 127.0.0.1 must be free") from None
+            raise SystemExit(
+                f"demo: cannot bind a demo port ({exc.strerror}); ports {DNS_PORT}, {API_PORT} and {TLS_PORT} on 127.0.0.1 must be free"
+            ) from None
         return self
 
     def _serve(self, server: socketserver.BaseServer) -> None:

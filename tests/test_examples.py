@@ -46,9 +46,24 @@ def test_the_demo_shows_its_five_mistakes_and_passes_the_rest(tmp_path):
     env = {**__import__("os").environ, "AUTOGLM_DEMO_API_KEY": "k3y-for-the-demo-test"}
     with DemoEnvironment(certs, env["AUTOGLM_DEMO_API_KEY"]):
         run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--autoglm-target", str(ROOT / "example_suites" / "demo.yaml"),
-             "--autoglm-report-dir", str(tmp_path), "-q", "--tb=no"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "--autoglm-target",
+                str(ROOT / "example_suites" / "demo.yaml"),
+                "--autoglm-report-dir",
+                str(tmp_path),
+                "-q",
+                "--tb=no",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert run.returncode == 1, run.stdout + run.stderr
     doc = json.loads((tmp_path / "demo.json").read_text())
@@ -62,4 +77,7 @@ def test_the_demo_shows_its_five_mistakes_and_passes_the_rest(tmp_path):
         "tcp[demo:models-cdn:443/open]": ("dns", "upstream"),
     }
     assert doc["summary"]["passed"] == len(doc["results"]) - len(failed)
-    assert "k3y-for-the-demo-test" not in (tmp_path / "demo.json").read_text() + (tmp_path / "demo.html").read_text() + run.stdout
+    assert (
+        "k3y-for-the-demo-test"
+        not in (tmp_path / "demo.json").read_text() + (tmp_path / "demo.html").read_text() + run.stdout
+    )

@@ -124,7 +124,9 @@ async def _tls_attempt(check: Check, address: str) -> Verdict:
         client_cert=_path(section.client_cert),
         client_key=_path(section.client_key),
     )
-    return await tls_probe.check_tls(check.host, address, expect, timeout=check.timeout, ca_bundle=_path(check.ca_bundle))
+    return await tls_probe.check_tls(
+        check.host, address, expect, timeout=check.timeout, ca_bundle=_path(check.ca_bundle)
+    )
 
 
 async def _http_attempt(check: Check, address: str | None) -> Verdict:

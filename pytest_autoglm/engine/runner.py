@@ -369,7 +369,9 @@ class Engine:
                 async with asyncio.timeout(2 * check.timeout + SAFETY_GRACE_S):
                     return await probe(check)
             except TimeoutError:
-                return Verdict.fail(check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s")
+                return Verdict.fail(
+                    check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s"
+                )
 
     async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
@@ -418,7 +420,11 @@ class Engine:
 
                 async def attempt() -> Verdict:
                     verdict = await self._guarded(check, lookup, clock)
-                    return verdict if verdict.passed or verdict.layer is Layer.DNS else Verdict.fail(Layer.DNS, Reason.TIMEOUT, verdict.message)
+                    return (
+                        verdict
+                        if verdict.passed or verdict.layer is Layer.DNS
+                        else Verdict.fail(Layer.DNS, Reason.TIMEOUT, verdict.message)
+                    )
 
                 verdict, attempts = await with_retries(
                     attempt, retries=check.retries, backoff=check.backoff, time_left=lambda: clock.left(check.deadline)
@@ -472,4 +478,13 @@ def _combine(addresses: Sequence[str | None], outcomes: Sequence[tuple[Verdict, 
             str(a): {"outcome": "passed" if v.passed else "failed", "reason": None if v.passed else str(v.reason)}
             for a, (v, _) in zip(addresses, outcomes, strict=True)
         }
-    return CheckResult(result.outcome, result.layer, result.reason, result.message, result.address or address, result.attempts, 0.0, details)
+    return CheckResult(
+        result.outcome,
+        result.layer,
+        result.reason,
+        result.message,
+        result.address or address,
+        result.attempts,
+        0.0,
+        details,
+    )

@@ -95,13 +95,20 @@ def read_text(path: Path, *, named_at: Mark | None = None) -> str:
         with path.open("rb") as stream:  # bounded: an include of /dev/zero must not eat memory
             data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise InventoryError(f"file not found: {name}; check the path (relative paths are relative to the file that names them)", **(where or {"file": name})) from None
+        raise InventoryError(
+            f"file not found: {name}; check the path (relative paths are relative to the file that names them)",
+            **(where or {"file": name}),
+        ) from None
     except IsADirectoryError:
-        raise InventoryError(f"{name} is a directory; name an inventory YAML file", **(where or {"file": name})) from None
+        raise InventoryError(
+            f"{name} is a directory; name an inventory YAML file", **(where or {"file": name})
+        ) from None
     except OSError as exc:
         raise InventoryError(f"cannot read {name}: {exc.strerror}", **(where or {"file": name})) from None
     if len(data) > MAX_FILE_BYTES:
-        raise InventoryError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it with include:", file=name)
+        raise InventoryError(
+            f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it with include:", file=name
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -136,10 +143,15 @@ def parse_yaml(text: str, file: str) -> LocatedDict:
         line = text.count("\n", 0, bad.start()) + 1
         col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
         raise InventoryError(
-            f"invalid YAML: control character U+{ord(bad.group()):04X} is not allowed; remove it", file=file, line=line, col=col
+            f"invalid YAML: control character U+{ord(bad.group()):04X} is not allowed; remove it",
+            file=file,
+            line=line,
+            col=col,
         ) from None
     except RecursionError:  # the pure-Python composer on absurdly deep nesting
-        raise InventoryError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", file=file, line=1, col=1) from None
+        raise InventoryError(
+            f"invalid YAML: nested more than {MAX_DEPTH} levels deep", file=file, line=1, col=1
+        ) from None
     finally:
         loader.dispose()
     if node is None:
@@ -196,17 +208,23 @@ class _Converter:
         if node.tag == _TIMESTAMP_TAG or node.tag == _STR_TAG:  # most values: no constructor needed
             return node.value
         if node.tag not in _PLAIN_SCALAR_TAGS:
-            raise self.error(node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag")
+            raise self.error(
+                node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag"
+            )
         try:
             return self.constructor.construct_object(node, deep=True)
         except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError):  # `!!int abc`, `!!bool maybe`
             kind = node.tag.rsplit(":", 1)[-1]
             shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
-            raise self.error(node, f"{shown!r} is not a valid {kind}; fix the value (or remove its !!{kind} tag)") from None
+            raise self.error(
+                node, f"{shown!r} is not a valid {kind}; fix the value (or remove its !!{kind} tag)"
+            ) from None
 
     def _sequence(self, node: SequenceNode) -> LocatedList:
         if node.tag != _SEQ_TAG:
-            raise self.error(node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag")
+            raise self.error(
+                node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag"
+            )
         out = LocatedList(Mark.of(node, self.file))
         for item in node.value:
             out.append(self.convert(item))
@@ -215,7 +233,9 @@ class _Converter:
 
     def _mapping(self, node: MappingNode) -> LocatedDict:
         if node.tag != _MAP_TAG:
-            raise self.error(node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag")
+            raise self.error(
+                node, f"YAML tag {node.tag!r} is not allowed: an inventory holds plain data only; remove the tag"
+            )
         out = LocatedDict(Mark.of(node, self.file))
         merged: list[LocatedDict] = []
         for key_node, value_node in node.value:
@@ -255,7 +275,9 @@ def load_tree(path: Path) -> LocatedDict:
     return _load_with_includes(path.resolve(), chain=(), named_at=None, root_entry=None)
 
 
-def _load_with_includes(path: Path, chain: tuple[Path, ...], named_at: Mark | None, root_entry: Mark | None) -> LocatedDict:
+def _load_with_includes(
+    path: Path, chain: tuple[Path, ...], named_at: Mark | None, root_entry: Mark | None
+) -> LocatedDict:
     """``root_entry``: the include entry of the file pytest was given that led here; a cycle is
     reported there, in the file the user named (as the spec's ``prod.yaml:3:1: include cycle``)."""
     name = display_name(path)
@@ -283,7 +305,9 @@ def _load_with_includes(path: Path, chain: tuple[Path, ...], named_at: Mark | No
     merged: LocatedDict | None = None
     for entry, mark in entries:
         if not isinstance(entry, str) or not entry.strip() or "\0" in entry:
-            raise InventoryError("include entries must be file names", file=name, line=mark.line, col=mark.col, path="include")
+            raise InventoryError(
+                "include entries must be file names", file=name, line=mark.line, col=mark.col, path="include"
+            )
         target = (path.parent / entry).resolve()
         if target in (*chain, path):
             names = " -> ".join(display_name(p) for p in (*chain, path, target))
@@ -318,7 +342,12 @@ def _merge_targets(base: LocatedList, top: LocatedList) -> LocatedList:
     for items in (base, top):
         for item, mark in zip(items, items.item_marks, strict=True):
             name = item.get("name") if isinstance(item, LocatedDict) else None
-            if isinstance(name, str) and name in index and items is top and _from_other_file(out.item_marks[index[name]], mark):
+            if (
+                isinstance(name, str)
+                and name in index
+                and items is top
+                and _from_other_file(out.item_marks[index[name]], mark)
+            ):
                 position = index[name]
                 out[position] = merge_trees(out[position], item)
                 out.item_marks[position] = mark

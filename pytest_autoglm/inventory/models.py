@@ -19,7 +19,9 @@ from pytest_autoglm.inventory.resolvers import SUPPORTED_TYPES, ResolverSpec, pa
 from pytest_autoglm.inventory.values import parse_duration, parse_port
 
 #: Tags become pytest markers: pytest's own markers would skip, xfail or parametrize items.
-RESERVED_TAGS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "tryfirst", "trylast"})
+RESERVED_TAGS = frozenset(
+    {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "tryfirst", "trylast"}
+)
 _NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 _TAG_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -84,11 +86,15 @@ def _host(value: object) -> str:
         pass
     name = text.rstrip(".")
     if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
-        raise ValueError(f"invalid host {value!r}: expected a DNS name (letters, digits, '-', '.'; IDNs in xn-- form) or an IP address")
+        raise ValueError(
+            f"invalid host {value!r}: expected a DNS name (letters, digits, '-', '.'; IDNs in xn-- form) or an IP address"
+        )
     return text
 
 
-Host = Annotated[str, BeforeValidator(_host), WithJsonSchema({"type": "string", "description": "a DNS name or an IP literal"})]
+Host = Annotated[
+    str, BeforeValidator(_host), WithJsonSchema({"type": "string", "description": "a DNS name or an IP literal"})
+]
 
 
 def _resolver(value: object) -> str:
@@ -101,7 +107,12 @@ def _resolver(value: object) -> str:
 Resolver = Annotated[
     str,
     BeforeValidator(_resolver),
-    WithJsonSchema({"type": "string", "description": "system, ADDR[:PORT], tcp://ADDR[:PORT], tls://ADDR[:PORT] or https://HOST/dns-query"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "system, ADDR[:PORT], tcp://ADDR[:PORT], tls://ADDR[:PORT] or https://HOST/dns-query",
+        }
+    ),
 ]
 
 
@@ -128,7 +139,9 @@ def _check_url_port(url: httpx.URL, value: str, what: str) -> None:
         raise ValueError(f"invalid {what} {value!r}: {url.host!r} is not a valid host name or IP address") from None
 
 
-HttpUrl = Annotated[str, BeforeValidator(_http_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})]
+HttpUrl = Annotated[
+    str, BeforeValidator(_http_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})
+]
 
 
 def _proxy_url(value: object) -> str:
@@ -156,13 +169,21 @@ def _origin(value: object) -> str:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise ValueError(f"invalid origin {value!r}: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.host or url.raw_path not in (b"", b"/") or url.query or url.fragment:
+    if (
+        url.scheme not in ("http", "https")
+        or not url.host
+        or url.raw_path not in (b"", b"/")
+        or url.query
+        or url.fragment
+    ):
         raise ValueError(f"invalid origin {value!r}: expected scheme://host[:port] with no path, or 'null'")
     _check_url_port(url, value, "origin")
     return value.rstrip("/")
 
 
-Origin = Annotated[str, BeforeValidator(_origin), WithJsonSchema({"type": "string", "description": "scheme://host[:port] or null"})]
+Origin = Annotated[
+    str, BeforeValidator(_origin), WithJsonSchema({"type": "string", "description": "scheme://host[:port] or null"})
+]
 
 
 def _status(value: object) -> Any:
@@ -179,7 +200,15 @@ Status = Annotated[
         {
             "anyOf": [
                 {"type": "integer", "minimum": 100, "maximum": 599},
-                {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 100, "maximum": 599}, {"type": "string", "pattern": "^([1-5]xx|[1-5][0-9][0-9])$"}]}},
+                {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [
+                            {"type": "integer", "minimum": 100, "maximum": 599},
+                            {"type": "string", "pattern": "^([1-5]xx|[1-5][0-9][0-9])$"},
+                        ]
+                    },
+                },
                 {"type": "string", "pattern": "^([1-5][xX][xX]|[1-5][0-9][0-9])$"},
             ]
         }
@@ -307,7 +336,9 @@ class TlsSection(_Model):
     @model_validator(mode="after")
     def _key_needs_cert(self) -> TlsSection:
         if self.client_key and not self.client_cert:
-            raise ValueError("client_key is set without client_cert; add the certificate (the key may also live in its PEM)")
+            raise ValueError(
+                "client_key is set without client_cert; add the certificate (the key may also live in its PEM)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -316,7 +347,9 @@ class TlsSection(_Model):
             floor = TLS_VERSIONS.index(self.min_version)
             below = [v for v in self.accept if TLS_VERSIONS.index(v) < floor]
             if below:
-                raise ValueError(f"accept lists {', '.join(below)} below min_version {self.min_version}; they cannot both hold")
+                raise ValueError(
+                    f"accept lists {', '.join(below)} below min_version {self.min_version}; they cannot both hold"
+                )
         return self
 
 
@@ -355,7 +388,9 @@ def _positive_duration(value: object) -> float:
     return seconds
 
 
-PositiveDuration = Annotated[float, BeforeValidator(_positive_duration), WithJsonSchema(Duration.__metadata__[-1].json_schema)]  # type: ignore[attr-defined]
+PositiveDuration = Annotated[
+    float, BeforeValidator(_positive_duration), WithJsonSchema(Duration.__metadata__[-1].json_schema)
+]  # type: ignore[attr-defined]
 
 
 class Settings(_Model):
@@ -402,7 +437,9 @@ class Target(Settings):
     def _unique_tags(cls, tags: list[str]) -> list[str]:
         reserved = sorted(set(tags) & RESERVED_TAGS)
         if reserved:
-            raise ValueError(f"tag {reserved[0]!r} is one of pytest's own markers and would change how items run; choose another name")
+            raise ValueError(
+                f"tag {reserved[0]!r} is one of pytest's own markers and would change how items run; choose another name"
+            )
         return list(dict.fromkeys(tags))
 
     @model_validator(mode="after")

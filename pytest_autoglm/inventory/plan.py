@@ -139,9 +139,22 @@ def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSetti
     }
 
 
-def make_check(loaded: LoadedInventory, target: Target, kind: Layer, subject: str, spec: Any, overrides: RunSettings = RunSettings()) -> Check:
+def make_check(
+    loaded: LoadedInventory,
+    target: Target,
+    kind: Layer,
+    subject: str,
+    spec: Any,
+    overrides: RunSettings = RunSettings(),
+) -> Check:
     """A single check outside the plan (users' own tests), with the target's settings."""
-    return Check(id=f"{kind}[{loaded.environment}:{target.name}:{subject}]", kind=kind, subject=subject, spec=spec, **target_settings(loaded, target, overrides))
+    return Check(
+        id=f"{kind}[{loaded.environment}:{target.name}:{subject}]",
+        kind=kind,
+        subject=subject,
+        spec=spec,
+        **target_settings(loaded, target, overrides),
+    )
 
 
 def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettings, first_index: int) -> list[Check]:

@@ -68,7 +68,9 @@ def interpolate(tree: LocatedDict, environ: Mapping[str, str]) -> tuple[LocatedD
     if isinstance(raw_secrets, LocatedDict):
         for key, value in raw_secrets.items():
             if isinstance(value, str):
-                raw_secrets[key] = _substitute(value, raw_secrets.value_marks[key], environ, None, used, f"secrets.{key}")
+                raw_secrets[key] = _substitute(
+                    value, raw_secrets.value_marks[key], environ, None, used, f"secrets.{key}"
+                )
             if isinstance(raw_secrets[key], str | int | float) and not isinstance(raw_secrets[key], bool):
                 secrets[key] = str(raw_secrets[key])
     for key in list(tree):
@@ -78,7 +80,9 @@ def interpolate(tree: LocatedDict, environ: Mapping[str, str]) -> tuple[LocatedD
     return tree, Redactor([*env_secrets, *secrets.values()])
 
 
-def _walk(value: Any, mark: Mark, environ: Mapping[str, str], secrets: Mapping[str, str], used: set[str], path: str) -> Any:
+def _walk(
+    value: Any, mark: Mark, environ: Mapping[str, str], secrets: Mapping[str, str], used: set[str], path: str
+) -> Any:
     if isinstance(value, str):
         return _substitute(value, mark, environ, secrets, used, path)
     if isinstance(value, LocatedDict):
@@ -114,7 +118,11 @@ def _substitute(
                 raise _error(mark, path, f"unknown secret '{key}' (secrets: {known}); declare it under secrets:")
             return secrets[key]
         if not _VARIABLE_NAME.match(name):
-            raise _error(mark, path, f"invalid reference '${{{name}}}': use ${{VARIABLE}} or ${{secrets.key}} (write $${{ for a literal ${{)")
+            raise _error(
+                mark,
+                path,
+                f"invalid reference '${{{name}}}': use ${{VARIABLE}} or ${{secrets.key}} (write $${{ for a literal ${{)",
+            )
         if name not in environ:
             raise _error(mark, path, f"environment variable {name} is not set; export it or remove '${{{name}}}'")
         value = environ[name]

@@ -129,7 +129,11 @@ def _check_duplicate_targets(tree: LocatedDict) -> None:
         name_mark = target.value_marks.get("name", mark)
         if name in first_seen:
             first = first_seen[name]
-            where = f"lines {first.line} and {name_mark.line}" if first.file == name_mark.file else f"{first.file}:{first.line} and line {name_mark.line}"
+            where = (
+                f"lines {first.line} and {name_mark.line}"
+                if first.file == name_mark.file
+                else f"{first.file}:{first.line} and line {name_mark.line}"
+            )
             raise InventoryError(
                 f"duplicate target name {name!r} ({where}); target names must be unique in an environment",
                 file=name_mark.file,
@@ -190,10 +194,14 @@ def _one_error(err: Mapping[str, Any], tree: LocatedDict, redactor: Redactor) ->
             close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
             message += f" (did you mean {close[0]!r}?)" if close else f"; expected one of: {', '.join(known)}"
         spot = key_mark or mark
-        return InventoryError(redactor(message), file=spot.file, line=spot.line, col=spot.col, path=_path_text(parent) or None)
+        return InventoryError(
+            redactor(message), file=spot.file, line=spot.line, col=spot.col, path=_path_text(parent) or None
+        )
     if kind == "missing":
         missing = str(loc[-1])
-        return InventoryError(f"missing required key {missing!r}", file=mark.file, line=mark.line, col=mark.col, path=text or None)
+        return InventoryError(
+            f"missing required key {missing!r}", file=mark.file, line=mark.line, col=mark.col, path=text or None
+        )
     return InventoryError(_describe(err, redactor), file=mark.file, line=mark.line, col=mark.col, path=text or None)
 
 
@@ -240,7 +248,11 @@ def _describe(err: Mapping[str, Any], redactor: Redactor) -> str:
         limit = next(iter(ctx.values()), "?")
         return f"must be {bounds[kind]} {limit}, got {shown}"
     if kind == "too_short":
-        return "needs at least one entry" if ctx.get("min_length") == 1 else f"needs at least {ctx.get('min_length')} entries"
+        return (
+            "needs at least one entry"
+            if ctx.get("min_length") == 1
+            else f"needs at least {ctx.get('min_length')} entries"
+        )
     if kind in ("too_long", "string_too_long", "string_too_short"):
         return f"{err['msg'].lower()}"
     return f"{err['msg']}, got {shown}"

@@ -27,7 +27,9 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"invalid duration {value!r}: expected a number with ms, s or m (e.g. '250ms', '5s', '1m')")
+            raise ValueError(
+                f"invalid duration {value!r}: expected a number with ms, s or m (e.g. '250ms', '5s', '1m')"
+            )
         seconds = float(match["num"]) * _UNIT_SECONDS[match["unit"]]
     else:
         raise ValueError(f"expected a duration like '250ms', '5s' or '1m', got {type(value).__name__}")

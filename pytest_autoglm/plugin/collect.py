@@ -63,7 +63,9 @@ class InventoryFile(pytest.File):
         assert self.slot.loaded is not None
         redactor = self.slot.loaded.redactor
         with gc_paused():  # thousands of items that live to the end of the session (see gcpause)
-            return [CheckItem.from_parent(self, name=check.id, check=check, redactor=redactor) for check in self.slot.checks]
+            return [
+                CheckItem.from_parent(self, name=check.id, check=check, redactor=redactor) for check in self.slot.checks
+            ]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, InventoryError):

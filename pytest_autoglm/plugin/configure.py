@@ -35,7 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_environment_names(slots)
     if options.engine == "process" or (options.engine == "auto" and fork_available()):
         min_checks = AUTO_PROCESS_MIN_CHECKS if options.engine == "auto" else 0
-        runner = ProcessRunner(Engine(concurrency=options.concurrency), concurrency=options.concurrency, min_checks=min_checks)
+        runner = ProcessRunner(
+            Engine(concurrency=options.concurrency), concurrency=options.concurrency, min_checks=min_checks
+        )
         runner.fallback.outside = runner.lookup  # users' probe calls still see the items' failures upstream
         config.stash[state_key] = RunState(options, runner.fallback, slots, runner)
     else:
@@ -102,6 +104,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if not isinstance(runner, ProcessRunner) or config.option.collectonly:
         return
     if runner.forked:
-        terminalreporter.write_line(f"autoglm: the probes ran in a forked child process (--autoglm-engine {state.options.engine})")  # type: ignore[union-attr]
+        terminalreporter.write_line(
+            f"autoglm: the probes ran in a forked child process (--autoglm-engine {state.options.engine})"
+        )  # type: ignore[union-attr]
     elif runner.fallback_reason and state.options.engine == "process":  # type: ignore[union-attr]
         terminalreporter.write_line(f"autoglm: the probes ran in this process: {runner.fallback_reason}")

@@ -26,7 +26,11 @@ _MARKS_NEEDING_PYTEST = ("skip", "skipif", "xfail")
 
 def _lean_protocol_fits(item: CheckItem, nextitem: pytest.Item | None) -> bool:
     option = item.config.option
-    if getattr(option, "setupshow", False) or getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
+    if (
+        getattr(option, "setupshow", False)
+        or getattr(option, "setuponly", False)
+        or getattr(option, "setupplan", False)
+    ):
         return False
     if nextitem is not None and not isinstance(nextitem, CheckItem):
         return False  # pytest's teardown decides what the next item's fixtures need
@@ -69,7 +73,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Genera
     quiet = stats.get("")
     if not quiet:
         return (yield)
-    stats[""] = [r for r in quiet if not (isinstance(r, pytest.TestReport) and r.passed and r.when != "call" and not r.sections)]
+    stats[""] = [
+        r for r in quiet if not (isinstance(r, pytest.TestReport) and r.passed and r.when != "call" and not r.sections)
+    ]
     try:
         return (yield)
     finally:

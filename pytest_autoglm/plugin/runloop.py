@@ -104,7 +104,9 @@ def _settled(ready: queue.SimpleQueue[int], index: int, _future: concurrent.futu
     ready.put(index)
 
 
-def _next_ready(ready: queue.SimpleQueue[int], runner: Engine | ProcessRunner, first_left: int, walked: list[bool]) -> int:
+def _next_ready(
+    ready: queue.SimpleQueue[int], runner: Engine | ProcessRunner, first_left: int, walked: list[bool]
+) -> int:
     """The next item whose result is in; if the engine is gone, the first left (its wait reports that)."""
     while True:
         alive = runner.alive()  # once it is gone, nothing more will arrive: never wait again
@@ -123,7 +125,9 @@ positions_key = pytest.StashKey[dict[str, int]]()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest's own wrapper, which writes the summary last
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> Generator[None, None, None]:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> Generator[None, None, None]:
     """pytest's short summary (``FAILED ...`` lines) in inventory order, whatever order the walk took."""
     positions = config.stash.get(positions_key, None)
     if positions is None:

@@ -216,7 +216,9 @@ def _judge_preflight(ex: _Exchange, origin: str, method: str, unsafe: list[str],
     for name in unsafe:
         if name in names or (wildcard_ok and "*" in names):
             if name in _NON_WILDCARD_HEADERS and name not in names:
-                notes.append(f"{name} is allowed only by '*' (Chromium accepts that; the Fetch standard and Firefox do not)")
+                notes.append(
+                    f"{name} is allowed only by '*' (Chromium accepts that; the Fetch standard and Firefox do not)"
+                )
             continue
         msg = f"request header {name} is not in Access-Control-Allow-Headers: {', '.join(sorted(names)) or '(none)'}"
         if "*" in names:

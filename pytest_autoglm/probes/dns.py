@@ -169,7 +169,9 @@ def _rcode_failure(resolver: str, rcode: int, used_tcp: bool) -> DnsAnswer | Non
     return DnsAnswer(resolver, (), Reason.SERVFAIL, f"rcode {text}", used_tcp)
 
 
-def _records_answer(resolver: str, records: Sequence[str], chain: Sequence[str], rdtype: str, used_tcp: bool) -> DnsAnswer:
+def _records_answer(
+    resolver: str, records: Sequence[str], chain: Sequence[str], rdtype: str, used_tcp: bool
+) -> DnsAnswer:
     """The answer of a NOERROR response: its records, or NODATA (saying through which CNAMEs)."""
     if not records:
         via = f" (via CNAME {' -> '.join(chain)})" if chain else ""

@@ -19,5 +19,7 @@ def render_diagnosis(check: Check, result: CheckResult, redactor: Redactor) -> s
     if result.reason is Reason.UPSTREAM:
         lines.append(f"  root cause: {result.details.get('upstream', '?')} (fix that first)")
     else:
-        lines.append(f"  attempts: {result.attempts} in {result.duration_ms / 1000:.2f}s (timeout {check.timeout:g}s, retries {check.retries})")
+        lines.append(
+            f"  attempts: {result.attempts} in {result.duration_ms / 1000:.2f}s (timeout {check.timeout:g}s, retries {check.retries})"
+        )
     return "\n".join(lines)

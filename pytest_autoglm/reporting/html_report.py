@@ -490,6 +490,7 @@ def _result_row_html(row: Mapping[str, Any]) -> str:
         "      </tr>\n"
     )
 
+
 # ----------------------------------------------------------------------------- rendering and writing
 
 _environment: Any = None

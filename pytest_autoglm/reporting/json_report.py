@@ -41,7 +41,9 @@ def build_document(
     partial: bool,
 ) -> dict[str, Any]:
     ordered = sorted(results, key=lambda r: (r.get("order", 0), r["id"]))
-    entries = [{key: r.get(key) for key in RESULT_KEYS} | {flag: True for flag in RESULT_FLAGS if r.get(flag)} for r in ordered]
+    entries = [
+        {key: r.get(key) for key in RESULT_KEYS} | {flag: True for flag in RESULT_FLAGS if r.get(flag)} for r in ordered
+    ]
     summary = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
     for entry in entries:
         summary[entry["outcome"]] = summary.get(entry["outcome"], 0) + 1

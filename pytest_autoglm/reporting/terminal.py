@@ -165,7 +165,9 @@ def write_summary(terminalreporter: Any, documents: Sequence[Mapping[str, Any]])
         terminalreporter.write_sep("=", f"autoglm: {_one_line(document.get('environment'))}")
         for segments, _kind in summary_lines(document, width=width):
             # One write per line (a write per segment cost 40 ms for 1000 targets).
-            terminalreporter.write("".join(writer.markup(text, **markup) if markup else text for text, markup in segments))
+            terminalreporter.write(
+                "".join(writer.markup(text, **markup) if markup else text for text, markup in segments)
+            )
             terminalreporter.line("")
 
 

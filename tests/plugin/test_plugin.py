@@ -99,7 +99,21 @@ def test_run_verdicts_json_report_and_upstream(pytester, listener, zone_server):
     assert "dns[lab:ghost:A]" in upstream["message"]
     refused_item = by_id[f"tcp[lab:api:{refused}/refused]"]
     assert (refused_item["outcome"], refused_item["address"]) == ("passed", "127.0.0.1")
-    assert set(refused_item) >= {"id", "target", "check", "subject", "outcome", "layer", "reason", "message", "address", "severity", "attempts", "duration_ms", "details"}
+    assert set(refused_item) >= {
+        "id",
+        "target",
+        "check",
+        "subject",
+        "outcome",
+        "layer",
+        "reason",
+        "message",
+        "address",
+        "severity",
+        "attempts",
+        "duration_ms",
+        "details",
+    }
     assert elapsed < 10  # the upstream item did not wait out a timeout of its own
 
 
@@ -107,7 +121,9 @@ def test_markers_and_keywords_select(pytester, listener, zone_server):
     write(pytester, "lab.yaml", basic_inventory(listener.port, free_port(), zone_server.address))
     result = pytester.runpytest("--autoglm-target", "lab.yaml", "-m", "tcp and critical", "--collect-only", "-q")
     result.stdout.fnmatch_lines([f"*tcp[[]lab:api:{listener.port}/open[]]", "*2/5 tests collected (3 deselected)*"])
-    result = pytester.runpytest("--autoglm-target", "lab.yaml", "-k", "ghost", "--collect-only", "-q", "--strict-markers")
+    result = pytester.runpytest(
+        "--autoglm-target", "lab.yaml", "-k", "ghost", "--collect-only", "-q", "--strict-markers"
+    )
     result.stdout.fnmatch_lines(["*2/5 tests collected (3 deselected)*"])
 
 
@@ -143,8 +159,14 @@ def test_empty_inventory_collects_nothing(pytester):
 
 
 def test_ini_keys_match_options(pytester, listener):
-    write(pytester, "ini.yaml", f"version: 1\ntargets:\n  - name: a\n    host: 127.0.0.1\n    tcp: {{open: [{listener.port}]}}\n")
-    pytester.makeini("[pytest]\nautoglm_target = ini.yaml\nautoglm_timeout = 750ms\nautoglm_retries = 0\nautoglm_report_dir = out\n")
+    write(
+        pytester,
+        "ini.yaml",
+        f"version: 1\ntargets:\n  - name: a\n    host: 127.0.0.1\n    tcp: {{open: [{listener.port}]}}\n",
+    )
+    pytester.makeini(
+        "[pytest]\nautoglm_target = ini.yaml\nautoglm_timeout = 750ms\nautoglm_retries = 0\nautoglm_report_dir = out\n"
+    )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert (pytester.path / "out" / "ini.json").exists()
@@ -230,7 +252,9 @@ def test_xdist_gives_the_same_results(pytester, listener, zone_server):
 def test_an_inventory_only_run_ignores_xdist_and_says_so(pytester, listener, zone_server):
     write(pytester, "lab.yaml", basic_inventory(listener.port, free_port(), zone_server.address))
     plain = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "--autoglm-report-dir", "plain")
-    result = pytester.runpytest_subprocess("--autoglm-target", "lab.yaml", "--autoglm-report-dir", "n2", "-n", "2", "-v")
+    result = pytester.runpytest_subprocess(
+        "--autoglm-target", "lab.yaml", "--autoglm-report-dir", "n2", "-n", "2", "-v"
+    )
     assert result.ret == plain.ret == 1
     result.stdout.fnmatch_lines(["autoglm: xdist (-n 2) not used: this run checks only inventories*"])
     result.stdout.no_fnmatch_line("*[[]gw*")
@@ -339,7 +363,13 @@ def test_xdist_workers_probe_only_their_share(pytester, zone_server):
 def test_partition_keeps_a_target_together():
     from pytest_autoglm.plugin.xdist import partition
 
-    ids = ["p.yaml::dns[e:a:A]", "p.yaml::tcp[e:a:443/open]", "p.yaml::dns[e:b:A]", "t.py::test_x", "p.yaml::tls[e:a:443]"]
+    ids = [
+        "p.yaml::dns[e:a:A]",
+        "p.yaml::tcp[e:a:443/open]",
+        "p.yaml::dns[e:b:A]",
+        "t.py::test_x",
+        "p.yaml::tls[e:a:443]",
+    ]
     workers = partition(ids, 2)
     assert workers[0] == workers[1] == workers[4] != workers[2]
 
@@ -364,7 +394,9 @@ def test_a_users_probe_sees_the_items_failure_upstream_whichever_engine(pytester
             assert "tcp[u:web:" in result.message
         """
     )
-    result = pytester.runpytest_subprocess("--autoglm-target", "u.yaml", "test_mine.py", "--autoglm-engine", engine, "-v")
+    result = pytester.runpytest_subprocess(
+        "--autoglm-target", "u.yaml", "test_mine.py", "--autoglm-engine", engine, "-v"
+    )
     result.stdout.fnmatch_lines(["*engine " + engine + "*", "*test_http_is_blocked_by_the_port*PASSED*"])
     forked = "autoglm: the probes ran in a forked child process (--autoglm-engine process)"
     assert (forked in result.stdout.str()) is (engine == "process")

@@ -64,7 +64,10 @@ def test_user_tests_before_and_after_inventory_items_keep_their_fixtures(pyteste
             "*test_b.py::test_b PASSED*",
         ]
     )
-    assert "EVENTS ['session up', 'up test_a', 'down test_a', 'up test_b', 'down test_b', 'session down']" in result.stdout.str()
+    assert (
+        "EVENTS ['session up', 'up test_a', 'down test_a', 'up test_b', 'down test_b', 'session down']"
+        in result.stdout.str()
+    )
 
 
 def test_skip_and_xfail_marks_on_inventory_items_still_apply(pytester, port):

@@ -83,7 +83,9 @@ def test_exitfirst_stops_at_the_first_failure_to_finish(pytester, slow_first):
 
 def test_a_run_with_python_tests_keeps_collection_order(pytester, slow_first):
     pytester.makepyfile(test_mine="def test_one():\n    pass\n")
-    result = pytester.runpytest_subprocess("--autoglm-target", "order.yaml", "test_mine.py", "-v", "--autoglm-order", "ready")
+    result = pytester.runpytest_subprocess(
+        "--autoglm-target", "order.yaml", "test_mine.py", "-v", "--autoglm-order", "ready"
+    )
     assert walked(result) == INVENTORY_ORDER
 
 
@@ -106,8 +108,15 @@ def test_a_child_that_dies_ends_the_run_with_errors_not_a_hang(pytester, slow_fi
         """
     )
     result = pytester.runpytest_subprocess(
-        "--autoglm-target", "order.yaml", "-v", "--autoglm-engine", "process", "--autoglm-order", "ready",
-        "--autoglm-timeout", "30s",
+        "--autoglm-target",
+        "order.yaml",
+        "-v",
+        "--autoglm-engine",
+        "process",
+        "--autoglm-order",
+        "ready",
+        "--autoglm-timeout",
+        "30s",
     )
     result.stdout.fnmatch_lines(["*the probe process stopped before this check finished*"])
     assert "dropped" in walked(result)

@@ -670,5 +670,9 @@ def test_system_resolver_answers_address_records_from_etc_hosts_first() -> None:
 
     assert "127.0.0.1" in hosts_file_records("localhost", "A")
     assert hosts_file_records("localhost", "MX") == ()
-    verdict = asyncio.run(check_dns("localhost", "A", "contains", ("127.0.0.1",), [parse_resolver("system")], consistent=False, timeout=1.0))
+    verdict = asyncio.run(
+        check_dns(
+            "localhost", "A", "contains", ("127.0.0.1",), [parse_resolver("system")], consistent=False, timeout=1.0
+        )
+    )
     assert verdict.passed, verdict.message

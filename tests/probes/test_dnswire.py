@@ -48,13 +48,27 @@ def _responses(draw):
     query = dnswire.plain_query(draw(st.integers(0, 65535)), name, rdtype, 1232)
     q = dns.message.make_query(name, rdtype, use_edns=0, payload=1232, id=query.qid)
     response = dns.message.make_response(q)
-    response.set_rcode(draw(st.sampled_from([dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.BADVERS])))
+    response.set_rcode(
+        draw(
+            st.sampled_from(
+                [dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.BADVERS]
+            )
+        )
+    )
     owner = dns.name.from_text(draw(st.sampled_from([name, name.upper(), "other.example."])))
     for kind in draw(st.lists(st.sampled_from(["A", "AAAA", "CNAME"]), max_size=2, unique=True)):
-        values = draw(st.lists(_ipv4 if kind == "A" else _ipv6 if kind == "AAAA" else st.just("target.example."), min_size=1, max_size=3))
+        values = draw(
+            st.lists(
+                _ipv4 if kind == "A" else _ipv6 if kind == "AAAA" else st.just("target.example."),
+                min_size=1,
+                max_size=3,
+            )
+        )
         response.answer.append(dns.rrset.from_text_list(owner, 60, "IN", kind, values))
     if draw(st.booleans()):
-        response.authority.append(dns.rrset.from_text("example.", 60, "IN", "SOA", "ns.example. host.example. 1 2 3 4 5"))
+        response.authority.append(
+            dns.rrset.from_text("example.", 60, "IN", "SOA", "ns.example. host.example. 1 2 3 4 5")
+        )
     if draw(st.booleans()):
         response.flags |= dns.flags.TC
     wire = response.to_wire(max_size=65535, want_shuffle=False)

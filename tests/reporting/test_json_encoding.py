@@ -10,11 +10,15 @@ from hypothesis import strategies as st
 from pytest_autoglm.reporting.json_report import encode_json
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3), max_leaves=8)
+_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3), max_leaves=8
+)
 _documents = st.dictionaries(st.text().filter(lambda k: k != "results"), _values, max_size=4).flatmap(
     lambda head: st.one_of(
         st.just(head),
-        st.lists(st.dictionaries(st.text(), _values, max_size=4), max_size=4).map(lambda rows: {**head, "results": rows}),
+        st.lists(st.dictionaries(st.text(), _values, max_size=4), max_size=4).map(
+            lambda rows: {**head, "results": rows}
+        ),
     )
 )
 

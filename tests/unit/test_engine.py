@@ -16,8 +16,22 @@ from pytest_autoglm.probes.results import CheckResult, Layer, Outcome, Reason, V
 
 def make_check(kind: Layer) -> Check:
     return Check(
-        id=f"{kind}[e:t:x]", kind=kind, environment="e", inventory="e.yaml", target="t", subject="x", host="h.test",
-        severity="critical", tags=(), timeout=1.0, retries=2, backoff=0.01, resolvers=(), ca_bundle=None, proxy=None, spec=None,
+        id=f"{kind}[e:t:x]",
+        kind=kind,
+        environment="e",
+        inventory="e.yaml",
+        target="t",
+        subject="x",
+        host="h.test",
+        severity="critical",
+        tags=(),
+        timeout=1.0,
+        retries=2,
+        backoff=0.01,
+        resolvers=(),
+        ca_bundle=None,
+        proxy=None,
+        spec=None,
     )
 
 
@@ -79,7 +93,12 @@ def test_an_expectation_holds_only_if_it_holds_on_every_address():
     ok = (Verdict.ok("fine", address="127.0.0.1"), 1)
     bad = (Verdict.fail(Layer.TCP, Reason.REFUSED, "::1 port 80: refused", address="::1"), 3)
     result = _combine(["127.0.0.1", "::1"], [ok, bad])
-    assert (result.outcome, result.reason, result.address, result.attempts) == (Outcome.FAILED, Reason.REFUSED, "::1", 3)
+    assert (result.outcome, result.reason, result.address, result.attempts) == (
+        Outcome.FAILED,
+        Reason.REFUSED,
+        "::1",
+        3,
+    )
     assert result.details["addresses"] == {
         "127.0.0.1": {"outcome": "passed", "reason": None},
         "::1": {"outcome": "failed", "reason": "refused"},

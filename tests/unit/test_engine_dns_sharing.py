@@ -61,10 +61,19 @@ def test_a_burst_of_answers_is_read_before_the_questions_time_out(tmp_path: Path
         port = listener.address[1]
         targets = []
         for i, name in enumerate(names):
-            targets += [f"  - name: t{i}", f"    host: {name}", "    dns: {A: [127.0.0.1]}", f"    tcp: {{open: [{port}]}}"]
+            targets += [
+                f"  - name: t{i}",
+                f"    host: {name}",
+                "    dns: {A: [127.0.0.1]}",
+                f"    tcp: {{open: [{port}]}}",
+            ]
         checks = _plan(tmp_path / "inv.yaml", server.address, targets, timeout="5s")
         results = _run(checks)
         asked = len(server.questions)
-    bad = Counter((str(c.kind), r.outcome, r.reason) for c, r in zip(checks, results, strict=True) if r.outcome is not Outcome.PASSED)
+    bad = Counter(
+        (str(c.kind), r.outcome, r.reason)
+        for c, r in zip(checks, results, strict=True)
+        if r.outcome is not Outcome.PASSED
+    )
     assert not bad
     assert asked == 2000  # A (shared by the dns item and the lookup) and AAAA per target, no retransmission
