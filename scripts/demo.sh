@@ -14,6 +14,6 @@ echo "installing pytest-autoglm (editable) and its dependencies ..."
 "$AUTOGLM_PY" demo/run_demo.py "$@"
 
 if [ -z "${PYTHON:-}" ]; then
-  echo "pytest-autoglm is installed in .venv: run it as '.venv/bin/pytest --autoglm-target example_suites/demo.yaml'"
-  echo "(the demo's services run only during this command), or 'source .venv/bin/activate' first."
+  echo "pytest-autoglm is installed in .venv: run '.venv/bin/pytest --autoglm-target your-inventory.yaml'"
+  echo "(or 'source .venv/bin/activate', then plain 'pytest --autoglm-target ...')."
 fi
