@@ -3,12 +3,17 @@
 Starts the demo's DNS server, model API and TLS front on loopback (demo/services.py), runs
 ``pytest --autoglm-target example_suites/demo.yaml`` and stops everything. Reports land in
 ``reports/demo.html`` and ``reports/demo.json``. Five checks fail on purpose.
+
+``--workdir DIR`` (first argument) runs from DIR instead: the inventory is copied there and the
+reports land in ``DIR/reports``. scripts/check-package.sh uses it so that pytest, started outside
+the source tree, can only import the installed wheel. Other arguments go to pytest.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,16 +28,24 @@ CERTS = ROOT / "example_suites" / ".demo"
 
 
 def main(argv: list[str]) -> int:
+    cwd, inventory, certs = ROOT, INVENTORY, CERTS
+    if argv[:1] == ["--workdir"] and len(argv) > 1:
+        cwd = Path(argv[1]).resolve()
+        cwd.mkdir(parents=True, exist_ok=True)
+        inventory, certs = "demo.yaml", cwd / ".demo"
+        shutil.copyfile(ROOT / INVENTORY, cwd / inventory)  # its ca_bundle (.demo/ca.pem) is relative to it
+        argv = argv[2:]
     api_key = secrets.token_urlsafe(24)
-    with DemoEnvironment(CERTS, api_key):
+    with DemoEnvironment(certs, api_key):
         env = {**os.environ, API_KEY_ENV: api_key}
-        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--autoglm-target", INVENTORY, *argv]
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--autoglm-target", inventory, *argv]
         print("demo services up: DNS 127.0.0.1:25353, API 127.0.0.1:28000, TLS 127.0.0.1:28443", flush=True)
         print("running: pytest " + " ".join(command[3:]), flush=True)
-        status = subprocess.call(command, cwd=ROOT, env=env)
+        status = subprocess.call(command, cwd=cwd, env=env)
     print()
     if status in (0, 1):
-        print("Demo done: open reports/demo.html (five checks fail on purpose; see example_suites/demo.yaml).")
+        reports = "reports" if cwd == ROOT else str(cwd / "reports")
+        print(f"Demo done: open {reports}/demo.html (five checks fail on purpose; see example_suites/demo.yaml).")
         return 0
     return status
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs and run it (the README's second command; .ci/run calls it).
-# As root on Debian it also installs the system tools the network-namespace tests use.
+# The README's second command (.ci/run calls it too): install everything the test suite needs into the
+# virtualenv .venv (made here when missing or broken) and run the whole suite with pytest -n 2.
+# As root on Debian it also installs the system tools the interop and network-namespace tests use.
+# Extra arguments go to pytest. PYTHON=/path/to/python installs into and runs that interpreter
+# instead of .venv (CI/dev use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 
-PYTHON=${PYTHON:-python3}
 DEBIAN_PACKAGES=(iproute2 nftables procps openssl nginx nsd unbound dnsutils curl chromium)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -30,10 +33,12 @@ else
   echo "note: not root or no apt-get: the network-namespace tests will be skipped"
 fi
 
-"$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
+autoglm_use_python
+echo "installing pytest-autoglm (editable) with its test dependencies ..."
+"$AUTOGLM_PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 
 set +e
-"$PYTHON" -m pytest -p no:cacheprovider -n 2 "$@"
+"$AUTOGLM_PY" -m pytest -p no:cacheprovider -n 2 "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then
