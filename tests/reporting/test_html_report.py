@@ -177,7 +177,11 @@ def test_partial_run_banner():
 
 def test_a_narrowed_run_has_a_banner_at_the_top_saying_how():
     selection = selection_of(
-        planned=["a", "b", "c"], selected={"a"}, reported={"a"}, narrowing=Narrowing(("keyword",), ("-k api",)), stopped=False
+        planned=["a", "b", "c"],
+        selected={"a"},
+        reported={"a"},
+        narrowing=Narrowing(("keyword",), ("-k api",)),
+        stopped=False,
     )
     page = page_of(known_document(selection=selection))
     banner = page.find(id="partial")

@@ -20,9 +20,7 @@ def assert_lines(lines: list[str], patterns: list[str]) -> None:
 
 def test_summary_of_the_known_document():
     lines = plain_summary(known_document(), width=None)
-    assert (
-        lines[0] == "FAIL: 6 failing (3 root causes, 3 blocked), 1 warned, 6 passed (1 after retries) in 6.50s"
-    )
+    assert lines[0] == "FAIL: 6 failing (3 root causes, 3 blocked), 1 warned, 6 passed (1 after retries) in 6.50s"
     assert lines[1:5] == [
         "api     dns ok   tcp ok   tls ok   http ok*  cors WARN",
         "db      dns ok   tcp FAIL tls up   http -    cors -",
