@@ -150,6 +150,7 @@ class View(TypedDict):
     verdict: Verdict
     counts: list[str]  # the same words as the terminal summary
     total: int
+    planned: int | None  # checks in the inventory, shown when it differs from ``total``
     layers: tuple[str, ...]
     cards: list[Card]
     certificates: list[CertificateRow]
@@ -313,6 +314,7 @@ def build_view(document: Mapping[str, Any]) -> View:
         verdict=verdict_of(counts),
         counts=count_phrases(counts),
         total=counts.total,
+        planned=_planned(document, counts.total),
         layers=LAYERS,
         cards=[_card(f"f{index}", cause) for index, cause in enumerate(causes, start=1)],
         certificates=_certificate_rows(results),
@@ -329,6 +331,12 @@ def _banner(document: Mapping[str, Any]) -> str:
     if not phrase and document.get("partial"):
         phrase = "partial run: stopped early (-x, --maxfail or an interrupt)"
     return phrase[:1].upper() + phrase[1:]
+
+
+def _planned(document: Mapping[str, Any], total: int) -> int | None:
+    selection = document.get("selection")
+    planned = selection.get("planned") if isinstance(selection, Mapping) else None
+    return planned if isinstance(planned, int) and not isinstance(planned, bool) and planned != total else None
 
 
 def _seconds(value: Any) -> str:

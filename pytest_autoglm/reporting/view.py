@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 from pytest_autoglm.reporting.records import Counts, ResultEntry, attempts_of, fails_run, is_upstream
@@ -76,18 +77,28 @@ class Cell:
     anchor: str | None = None  # "#f3": the first failure card of this cell
 
 
-@dataclass(frozen=True)
 class _Tally:
-    """What a cell's note is made of: the states of its items and the faults among them."""
+    """What a cell's note is made of: the states of its items and, when a note needs them, the faults."""
 
-    states: Counter[str]
-    total: int
-    reasons: list[str]  # faults of the non-upstream problems, the layer named when it is another one
-    lower: list[str]  # layers whose failure blocked items of this cell
+    def __init__(self, column: str, entries: Sequence[ResultEntry]) -> None:
+        self.column = column
+        self.entries = entries
+        self.states = Counter(item_state(e) for e in entries)
+        self.total = len(entries)
 
     @property
     def passed(self) -> int:
         return self.states["pass"] + self.states["retried"]
+
+    @cached_property
+    def reasons(self) -> list[str]:
+        """Faults of the non-upstream problems, the layer named when it is another one than the column's."""
+        return _unique(_fault_in(self.column, e) for e in self.entries if is_problem(e) and not is_upstream(e))
+
+    @property
+    def lower(self) -> list[str]:
+        """Layers whose failure blocked items of this cell."""
+        return _unique(text_of(e.get("layer")) for e in self.entries if is_upstream(e))
 
     def first_reasons(self, fallback: str = "") -> str:
         return ", ".join(self.reasons[:2]) or fallback
@@ -115,12 +126,7 @@ CELL_RULES: tuple[tuple[str, str, str, Callable[[_Tally], str], Callable[[_Tally
 def cell_for(layer: str, entries: Sequence[ResultEntry]) -> Cell:
     if not entries:
         return Cell(layer, "none", "-", "not checked", "", [])
-    tally = _Tally(
-        states=Counter(item_state(e) for e in entries),
-        total=len(entries),
-        reasons=_unique(_fault_in(layer, e) for e in entries if is_problem(e) and not is_upstream(e)),
-        lower=_unique(text_of(e.get("layer")) for e in entries if is_upstream(e)),
-    )
+    tally = _Tally(layer, entries)
     _state, colour, mark, label, note = next(rule for rule in CELL_RULES if tally.states[rule[0]])
     return Cell(layer, colour, mark, label(tally), note(tally), list(entries))
 

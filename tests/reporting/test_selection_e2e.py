@@ -48,6 +48,8 @@ def assert_partial(pytester: pytest.Pytester, deselected: int, expression: str, 
     assert len(doc["results"]) == selection["selected"] - selection["not_run"]
     how = expression or "by a plugin"
     assert banner(pytester).startswith(f"Partial run: {deselected} of 3 checks deselected ({how}).")
+    page = parse((pytester.path / "reports" / "lab.html").read_text(encoding="utf-8"))
+    assert f"{len(doc['results'])} checks of 3 planned" in page.find("p", "meta").text
     return doc
 
 
