@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -11,7 +12,7 @@ from typing import Any, cast
 import pytest
 
 from pytest_autoglm.plugin.outcomes import REPORT_ATTR
-from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
+from pytest_autoglm.plugin.state import get_state, is_xdist_worker
 from pytest_autoglm.reporting.html_report import (
     register_pytest_html_columns,
     unregister_pytest_html_columns,
@@ -25,11 +26,24 @@ from pytest_autoglm.reporting.terminal import write_summary
 sink_key = pytest.StashKey["ResultSink"]()
 
 
-class ResultSink:
-    """Plugin object (registered on the controller only, as junitxml's LogXML is)."""
+@dataclass(frozen=True)
+class PlannedReport:
+    """One report to write: an environment, its inventory as shown, and the ids of its planned checks."""
 
-    def __init__(self, state: RunState) -> None:
-        self.state = state
+    environment: str
+    inventory: str
+    planned: tuple[str, ...]
+
+
+class ResultSink:
+    """Plugin object (registered on the controller only, as junitxml's LogXML is).
+
+    It knows the run only through ``report_dir`` and the planned reports, not the plugin's state.
+    """
+
+    def __init__(self, report_dir: Path, reports: Sequence[PlannedReport]) -> None:
+        self.report_dir = report_dir
+        self.reports = list(reports)
         self.started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.started = time.monotonic()
         self.results: dict[str, dict[str, ResultFacts]] = {}
@@ -69,28 +83,30 @@ class ResultSink:
         stopped = stopped_early(session, exitstatus)
         narrowing = narrowing_of(session.config)
         duration = time.monotonic() - self.started
-        report_dir = self.state.options.report_dir
-        for loaded in self.state.loaded:
-            facts = list(self.results.get(loaded.environment, {}).values())
+        for planned in self.reports:
+            facts = list(self.results.get(planned.environment, {}).values())
             if not facts and (exitstatus == pytest.ExitCode.INTERRUPTED or session.testscollected == 0):
                 continue  # a collection error or an interrupt before anything ran: no report to speak of
-            planned = [c.id for s in self.state.slots for c in s.checks if c.environment == loaded.environment]
             selection = selection_of(
-                planned=planned, selected=self.selected, reported=self.reported, narrowing=narrowing, stopped=stopped
+                planned=planned.planned,
+                selected=self.selected,
+                reported=self.reported,
+                narrowing=narrowing,
+                stopped=stopped,
             )
             document = build_document(
-                environment=loaded.environment,
-                inventory=loaded.display,
+                environment=planned.environment,
+                inventory=planned.inventory,
                 started_at=self.started_at,
                 duration_s=duration,
                 results=facts,
                 selection=selection,
             )
-            path = report_dir / f"{loaded.environment}.json"
+            path = self.report_dir / f"{planned.environment}.json"
             write_json(path, document)
             self.written.append(path)
             self.documents.append(document)
-            html_path = report_dir / f"{loaded.environment}.html"  # rendered from the same document as the JSON
+            html_path = self.report_dir / f"{planned.environment}.html"  # rendered from the same document as the JSON
             write_html(html_path, document)
             self.written.append(html_path)
 
@@ -105,7 +121,12 @@ def pytest_configure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is None or not state.slots or is_xdist_worker(config):
         return
-    sink = ResultSink(state)
+    reports = [
+        PlannedReport(slot.loaded.environment, slot.loaded.display, tuple(check.id for check in slot.checks))
+        for slot in state.slots
+        if slot.loaded is not None
+    ]
+    sink = ResultSink(state.options.report_dir, reports)
     config.stash[sink_key] = sink
     config.pluginmanager.register(sink, "autoglm-sink")
     register_pytest_html_columns(config)  # Layer/Reason columns in pytest-html's --html, when it is loaded
