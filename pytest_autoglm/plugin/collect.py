@@ -62,9 +62,15 @@ class InventoryFile(pytest.File):
             raise self.slot.error
         assert self.slot.loaded is not None
         redactor = self.slot.loaded.redactor
+        # The node id given as a string: pytest 9.2 parses it like a parametrized id ("tcp" + "[...]"), as it
+        # parses the ids --lf and --sw read back from the cache; built from the name, "tcp[...]" stays one
+        # name and never matches them (--lf ran everything, --sw never skipped).
         with gc_paused():  # thousands of items that live to the end of the session (see gcpause)
             return [
-                CheckItem.from_parent(self, name=check.id, check=check, redactor=redactor) for check in self.slot.checks
+                CheckItem.from_parent(
+                    self, name=check.id, nodeid=f"{self.nodeid}::{check.id}", check=check, redactor=redactor
+                )
+                for check in self.slot.checks
             ]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]

@@ -14,248 +14,51 @@ indexes, never from the facts.
 The page is self-contained (inline CSS, system fonts, no script, no external
 reference) so it opens from disk anywhere.
 
-This module also holds the facts -> view logic the terminal summary shares
-(:func:`cell_for`, :func:`root_causes`, :func:`verdict_of`), and the optional
-extra columns for pytest-html's own ``--html`` report.
+The facts -> view logic the terminal summary shares (cells, root causes, the verdict)
+lives in :mod:`view`; this module adds the page's view model, the two Python-built
+tables, and the optional extra columns for pytest-html's own ``--html`` report.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote
 
 import pytest
 from markupsafe import Markup
 
 from pytest_autoglm.reporting.json_report import write_atomically
+from pytest_autoglm.reporting.records import (
+    ResultEntry,
+    attempts_of,
+    count_phrases,
+    count_results,
+    partial_phrase,
+)
+from pytest_autoglm.reporting.view import (
+    LAYERS,
+    STATE_COLOUR,
+    Cell,
+    RootCause,
+    Verdict,
+    format_ms,
+    http_total_ms,
+    is_problem,
+    item_state,
+    matrix,
+    number_of,
+    results_of,
+    root_causes,
+    text_of,
+    verdict_of,
+)
 
-#: The matrix columns, in the order an engineer troubleshoots.
-LAYERS = ("dns", "tcp", "tls", "http", "cors")
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
-
-# ----------------------------------------------------------------------------- facts -> view (shared)
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def attempts_of(entry: Mapping[str, Any]) -> int:
-    value = _number(entry.get("attempts"))
-    return 0 if value is None else int(value)
-
-
-def is_upstream(entry: Mapping[str, Any]) -> bool:
-    return entry.get("outcome") == "failed" and entry.get("reason") == "upstream"
-
-
-def is_problem(entry: Mapping[str, Any]) -> bool:
-    return entry.get("outcome") in ("failed", "error")
-
-
-def fails_run(entry: Mapping[str, Any]) -> bool:
-    """An error, or a failure that failed the run (a warning-severity failure is only ``warned``,
-    and one the user marked xfail is ``xfailed``)."""
-    if entry.get("xfailed"):
-        return False
-    if entry.get("outcome") == "error":
-        return True
-    return entry.get("outcome") == "failed" and not entry.get("warned")
-
-
-def item_state(entry: Mapping[str, Any]) -> str:
-    """One of ``pass``, ``retried``, ``warn``, ``xfail``, ``fail``, ``blocked``, ``error``, ``skip``."""
-    if entry.get("xfailed"):
-        return "xfail"
-    outcome = entry.get("outcome")
-    if outcome == "passed":
-        return "retried" if attempts_of(entry) > 1 else "pass"
-    if outcome == "error":
-        return "error"
-    if outcome == "failed":
-        if entry.get("severity") == "warning":
-            return "warn"
-        return "blocked" if is_upstream(entry) else "fail"
-    return "skip"
-
-
-#: Item state -> the matrix colour it stands for.
-STATE_COLOUR = {
-    "pass": "pass",
-    "retried": "warn",
-    "warn": "warn",
-    "xfail": "warn",
-    "fail": "fail",
-    "blocked": "fail",
-    "error": "fail",
-    "skip": "none",
-}
-_COLOUR_RANK = {"none": 0, "pass": 1, "warn": 2, "fail": 3}
-
-
-@dataclass
-class Cell:
-    """One target x layer cell of the matrix."""
-
-    layer: str
-    colour: str  # pass | warn | fail | none (a fixed vocabulary: safe as a class name)
-    mark: str  # short terminal mark: ok, ok*, WARN, FAIL, ERR, up, skip, -
-    label: str  # word on the HTML cell
-    note: str  # second line on the HTML cell (counts or reasons)
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    anchor: str | None = None  # "#f3": the first failure card of this cell
-
-
-def cell_for(layer: str, entries: Sequence[dict[str, Any]]) -> Cell:
-    if not entries:
-        return Cell(layer, "none", "-", "not checked", "", [])
-    states = [item_state(e) for e in entries]
-    colour = max((STATE_COLOUR[s] for s in states), key=_COLOUR_RANK.__getitem__)
-    total = len(entries)
-    passed = sum(1 for s in states if s in ("pass", "retried"))
-    reasons = _unique(_fault_in(layer, e) for e in entries if is_problem(e) and not is_upstream(e))
-    if colour == "none":
-        return Cell(layer, "none", "skip", "skipped", f"{total} skipped", list(entries))
-    if colour == "pass":
-        return Cell(layer, "pass", "ok", "OK", f"{passed}/{total} passed", list(entries))
-    if colour == "warn":
-        if any(s == "warn" for s in states):
-            return Cell(
-                layer, "warn", "WARN", "WARNING", ", ".join(reasons[:2]) or f"{passed}/{total} passed", list(entries)
-            )
-        if any(s == "xfail" for s in states):
-            return Cell(layer, "warn", "XF", "XFAIL", ", ".join(reasons[:2]) or "known failure", list(entries))
-        retried = sum(1 for s in states if s == "retried")
-        return Cell(layer, "warn", "ok*", "OK, RETRIED", f"{retried} after retries", list(entries))
-    if all(s in ("blocked", "pass", "retried", "skip") for s in states):
-        lower = _unique(_text(e.get("layer")) for e in entries if is_upstream(e))
-        return Cell(layer, "fail", "up", "BLOCKED", f"by {', '.join(lower)}", list(entries))
-    if any(s == "error" for s in states) and not any(s == "fail" for s in states):
-        return Cell(layer, "fail", "ERR", "ERROR", ", ".join(reasons[:2]), list(entries))
-    failed = sum(1 for s in states if s in ("fail", "blocked", "error"))
-    note = ", ".join(reasons[:2]) + (" ..." if len(reasons) > 2 else "")
-    return Cell(layer, "fail", "FAIL", "FAIL" if failed == total else f"{failed}/{total} FAIL", note, list(entries))
-
-
-def _fault_in(column: str, entry: Mapping[str, Any]) -> str:
-    """The reason, prefixed with its layer when the fault lies in another layer than the column's."""
-    layer, reason = _text(entry.get("layer")), _text(entry.get("reason"))
-    return f"{layer}/{reason}" if layer and layer != column else reason
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    seen: list[str] = []
-    for value in values:
-        if value and value not in seen:
-            seen.append(value)
-    return seen
-
-
-def matrix(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[Cell]]]:
-    """Rows of (target, cells per layer), targets in inventory order; a check kind outside LAYERS is left out."""
-    targets: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for entry in results:
-        per_layer = targets.setdefault(_text(entry.get("target")), {})
-        per_layer.setdefault(_text(entry.get("check")), []).append(entry)
-    return [
-        (name, [cell_for(layer, per_layer.get(layer, [])) for layer in LAYERS]) for name, per_layer in targets.items()
-    ]
-
-
-@dataclass
-class RootCause:
-    entry: dict[str, Any]
-    blocked: list[dict[str, Any]] = field(default_factory=list)
-
-
-def root_causes(results: Sequence[dict[str, Any]]) -> list[RootCause]:
-    """Failures and errors that are not ``upstream``, each with the items that failed because of it.
-
-    An upstream item names its lower item in ``details.upstream``; chains are followed
-    to the root. An upstream item whose root is not in the document gets a card of its own.
-    Order: what failed the run first, then warnings; inventory order within each.
-    """
-    by_id = {_text(e.get("id")): e for e in results}
-    causes = {_text(e.get("id")): RootCause(e) for e in results if is_problem(e) and not is_upstream(e)}
-    orphans: list[RootCause] = []
-    for entry in results:
-        if not is_upstream(entry):
-            continue
-        root = _root_of(entry, by_id)
-        if root is not None and root in causes:
-            causes[root].blocked.append(entry)
-        else:
-            orphans.append(RootCause(entry))
-    ordered = [*causes.values(), *orphans]
-    return sorted(ordered, key=lambda c: 0 if fails_run(c.entry) else 1)  # stable: keeps inventory order
-
-
-def _root_of(entry: Mapping[str, Any], by_id: Mapping[str, dict[str, Any]]) -> str | None:
-    current: Mapping[str, Any] = entry
-    seen: set[str] = set()
-    while is_upstream(current):
-        details = current.get("details")
-        lower = _text(details.get("upstream")) if isinstance(details, Mapping) else ""
-        if not lower or lower in seen or lower not in by_id:
-            return None
-        seen.add(lower)
-        current = by_id[lower]
-    return _text(current.get("id"))
-
-
-@dataclass
-class Verdict:
-    word: str  # PASS | FAIL | PASS WITH WARNINGS | NO RESULTS
-    colour: str  # pass | fail | warn | none
-    failing: int
-    warned: int
-    retried: int
-    xfailed: int = 0
-
-
-def verdict_of(results: Sequence[dict[str, Any]]) -> Verdict:
-    failing = sum(1 for e in results if fails_run(e))
-    warned = sum(1 for e in results if e.get("outcome") == "failed" and e.get("warned") and not e.get("xfailed"))
-    retried = sum(1 for e in results if e.get("outcome") == "passed" and attempts_of(e) > 1)
-    xfailed = sum(1 for e in results if e.get("xfailed"))
-    counts = (failing, warned, retried, xfailed)
-    if failing:
-        return Verdict("FAIL", "fail", *counts)
-    if warned or retried or xfailed:
-        return Verdict("PASS WITH WARNINGS", "warn", *counts)
-    if any(e.get("outcome") == "passed" for e in results):
-        return Verdict("PASS", "pass", *counts)
-    return Verdict("NO RESULTS", "none", *counts)
-
-
-def format_ms(value: Any) -> str:
-    ms = _number(value)
-    if ms is None:
-        return "-"
-    if ms < 10:
-        return f"{ms:.1f} ms"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.2f} s"
-
-
-def http_total_ms(entry: Mapping[str, Any]) -> float | None:
-    details = entry.get("details")
-    timings = details.get("timings_ms") if isinstance(details, Mapping) else None
-    return _number(timings.get("total")) if isinstance(timings, Mapping) else None
-
 
 # ----------------------------------------------------------------------------- the HTML view model
 
@@ -272,6 +75,91 @@ _RESULT_BADGE = {
 }
 
 
+class DetailRow(TypedDict):
+    key: str
+    text: str
+    block: bool  # nested value, shown as pretty JSON text
+
+
+class BlockedRow(TypedDict):
+    id: str
+    message: str
+
+
+class Identity(TypedDict):
+    """What a result row and a root-cause card both show of an item: which one it is, and its state."""
+
+    id: str
+    target: str
+    check: str
+    subject: str
+    state: str
+    colour: str
+    badge: str
+
+
+class ResultRow(Identity):
+    problem: bool
+    fault: str
+    address: str
+    attempts: int
+    duration: str
+    latency: str
+    phases: str
+    severity: str
+    message: str
+    anchor: str | None
+
+
+class Card(Identity):
+    anchor: str
+    layer: str
+    reason: str
+    address: str
+    message: str
+    severity: str
+    attempts: int
+    duration: str
+    latency: str | None
+    phases: str
+    details: list[DetailRow]
+    blocked: list[BlockedRow]
+
+
+class CertificateRow(TypedDict):
+    id: str
+    target: str
+    address: str
+    subject: str
+    issuer: str
+    not_after: str
+    days_left: str
+    colour: str
+    version: str
+
+
+class View(TypedDict):
+    """Everything the template reads."""
+
+    environment: str
+    inventory: str
+    started_at: str
+    duration: str
+    schema: str
+    partial: str  # the banner's text; "" for a full run
+    verdict: Verdict
+    counts: list[str]  # the same words as the terminal summary
+    total: int
+    planned: int | None  # checks in the inventory, shown when it differs from ``total``
+    layers: tuple[str, ...]
+    cards: list[Card]
+    certificates: list[CertificateRow]
+    results: list[ResultRow]
+    matrix_html: Markup
+    results_html: Markup
+    json_href: str
+
+
 def _timings_text(entry: Mapping[str, Any]) -> str:
     details = entry.get("details")
     timings = details.get("timings_ms") if isinstance(details, Mapping) else None
@@ -280,22 +168,22 @@ def _timings_text(entry: Mapping[str, Any]) -> str:
     parts = [
         f"{label} {format_ms(timings.get(key))}".replace(" ", "\u00a0")  # a phase never breaks across lines
         for key, label in _PHASES
-        if _number(timings.get(key)) is not None
+        if number_of(timings.get(key)) is not None
     ]
     return " · ".join(parts)
 
 
-def _detail_rows(details: Any) -> list[dict[str, Any]]:
+def _detail_rows(details: Any) -> list[DetailRow]:
     """Key/value rows; nested values as pretty JSON text (escaped by the template like everything else)."""
     if not isinstance(details, Mapping):
-        return [] if details in (None, "", {}) else [{"key": "value", "text": _pretty(details), "block": True}]
-    rows = []
-    for key, value in details.items():
-        if isinstance(value, Mapping | list | tuple):
-            rows.append({"key": _text(key), "text": _pretty(value), "block": True})
-        else:
-            rows.append({"key": _text(key), "text": _text(value) if value is not None else "null", "block": False})
-    return rows
+        return [] if details in (None, "", {}) else [DetailRow(key="value", text=_pretty(details), block=True)]
+    return [_detail_row(key, value) for key, value in details.items()]
+
+
+def _detail_row(key: Any, value: Any) -> DetailRow:
+    if isinstance(value, Mapping | list | tuple):
+        return DetailRow(key=text_of(key), text=_pretty(value), block=True)
+    return DetailRow(key=text_of(key), text=text_of(value) if value is not None else "null", block=False)
 
 
 def _pretty(value: Any) -> str:
@@ -307,135 +195,152 @@ def _days_colour(days: float | None) -> str:
         return "none"
     if days < 0:
         return "fail"
-    if days < 30:
-        return "warn"
-    return "pass"
+    return "warn" if days < 30 else "pass"
 
 
-def _certificate_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for entry in results:
-        details = entry.get("details")
-        if not isinstance(details, Mapping) or ("not_after" not in details and "days_left" not in details):
-            continue
-        days = _number(details.get("days_left"))
-        rows.append(
-            {
-                "id": _text(entry.get("id")),
-                "target": _text(entry.get("target")),
-                "address": _text(entry.get("address") or details.get("address")) or "-",
-                "subject": _text(details.get("subject")) or "-",
-                "issuer": _text(details.get("issuer")) or "-",
-                "not_after": _text(details.get("not_after")) or "-",
-                "days_left": "-" if days is None else (f"{days:.0f} (expired)" if days < 0 else f"{days:.0f}"),
-                "colour": _days_colour(days),
-                "version": _text(details.get("version")),
-            }
-        )
-    return rows
+def _days_text(days: float | None) -> str:
+    if days is None:
+        return "-"
+    return f"{days:.0f} (expired)" if days < 0 else f"{days:.0f}"
 
 
-def _identity(entry: Mapping[str, Any], state: str) -> dict[str, Any]:
-    """What a result row and a root-cause card both show of an item: which one it is, and its state."""
-    return {
-        "id": _text(entry.get("id")),
-        "target": _text(entry.get("target")),
-        "check": _text(entry.get("check")),
-        "subject": _text(entry.get("subject")),
-        "state": state,
-        "colour": STATE_COLOUR[state],
-        "badge": _RESULT_BADGE[state],
-    }
+def _certificate_rows(results: Sequence[ResultEntry]) -> list[CertificateRow]:
+    return [row for row in (_certificate_row(entry) for entry in results) if row is not None]
 
 
-def _result_row(entry: dict[str, Any], anchors: Mapping[str, str]) -> dict[str, Any]:
+def _certificate_row(entry: ResultEntry) -> CertificateRow | None:
+    details = entry.get("details")
+    if not isinstance(details, Mapping) or ("not_after" not in details and "days_left" not in details):
+        return None
+    days = number_of(details.get("days_left"))
+    return CertificateRow(
+        id=text_of(entry.get("id")),
+        target=text_of(entry.get("target")),
+        address=text_of(entry.get("address") or details.get("address")) or "-",
+        subject=text_of(details.get("subject")) or "-",
+        issuer=text_of(details.get("issuer")) or "-",
+        not_after=text_of(details.get("not_after")) or "-",
+        days_left=_days_text(days),
+        colour=_days_colour(days),
+        version=text_of(details.get("version")),
+    )
+
+
+def _identity(entry: Mapping[str, Any], state: str) -> Identity:
+    return Identity(
+        id=text_of(entry.get("id")),
+        target=text_of(entry.get("target")),
+        check=text_of(entry.get("check")),
+        subject=text_of(entry.get("subject")),
+        state=state,
+        colour=STATE_COLOUR[state],
+        badge=_RESULT_BADGE[state],
+    )
+
+
+def _result_row(entry: ResultEntry, anchors: Mapping[str, str]) -> ResultRow:
     state = item_state(entry)
     total = http_total_ms(entry)
-    layer, reason = _text(entry.get("layer")), _text(entry.get("reason"))
-    return {
+    layer, reason = text_of(entry.get("layer")), text_of(entry.get("reason"))
+    return ResultRow(
         **_identity(entry, state),
-        "problem": state not in ("pass", "skip"),
-        "fault": f"{layer}/{reason}" if layer or reason else "",
-        "address": _text(entry.get("address")) or "-",
-        "attempts": attempts_of(entry),
-        "duration": format_ms(entry.get("duration_ms")) if attempts_of(entry) or state != "blocked" else "-",
-        "latency": "-" if total is None else format_ms(total),
-        "phases": _timings_text(entry),
-        "severity": _text(entry.get("severity")),
-        "message": _text(entry.get("message")),
-        "anchor": anchors.get(_text(entry.get("id"))),
-    }
+        problem=state not in ("pass", "skip"),
+        fault=f"{layer}/{reason}" if layer or reason else "",
+        address=text_of(entry.get("address")) or "-",
+        attempts=attempts_of(entry),
+        duration=format_ms(entry.get("duration_ms")) if attempts_of(entry) or state != "blocked" else "-",
+        latency="-" if total is None else format_ms(total),
+        phases=_timings_text(entry),
+        severity=text_of(entry.get("severity")),
+        message=text_of(entry.get("message")),
+        anchor=anchors.get(text_of(entry.get("id"))),
+    )
 
 
-def build_view(document: Mapping[str, Any]) -> dict[str, Any]:
-    results: list[dict[str, Any]] = [r for r in document.get("results", []) if isinstance(r, dict)]
-    raw_summary = document.get("summary")
-    summary: Mapping[str, Any] = raw_summary if isinstance(raw_summary, Mapping) else {}
-    verdict = verdict_of(results)
-    causes = root_causes(results)
+def _card(anchor: str, cause: RootCause) -> Card:
+    entry = cause.entry
+    total = http_total_ms(entry)
+    return Card(
+        **_identity(entry, item_state(entry)),
+        anchor=anchor,
+        layer=text_of(entry.get("layer")).upper() or "-",
+        reason=text_of(entry.get("reason")) or "-",
+        address=text_of(entry.get("address")) or "-",
+        message=text_of(entry.get("message")),
+        severity=text_of(entry.get("severity")) or "-",
+        attempts=attempts_of(entry),
+        duration=format_ms(entry.get("duration_ms")),
+        latency=None if total is None else format_ms(total),
+        phases=_timings_text(entry),
+        details=_detail_rows(entry.get("details")),
+        blocked=[BlockedRow(id=text_of(b.get("id")), message=text_of(b.get("message"))) for b in cause.blocked],
+    )
+
+
+def _anchors(causes: Sequence[RootCause]) -> dict[str, str]:
+    """Item id -> the anchor of its card: a root cause's own, and the one of the cause that blocked it."""
     anchors: dict[str, str] = {}
-    cards = []
     for index, cause in enumerate(causes, start=1):
-        anchor = f"f{index}"
-        entry = cause.entry
-        anchors[_text(entry.get("id"))] = anchor
+        anchors[text_of(cause.entry.get("id"))] = f"f{index}"
         for blocked in cause.blocked:
-            anchors.setdefault(_text(blocked.get("id")), anchor)
-        state = item_state(entry)
-        total = http_total_ms(entry)
-        cards.append(
-            {
-                "anchor": anchor,
-                **_identity(entry, state),
-                "layer": _text(entry.get("layer")).upper() or "-",
-                "reason": _text(entry.get("reason")) or "-",
-                "address": _text(entry.get("address")) or "-",
-                "message": _text(entry.get("message")),
-                "severity": _text(entry.get("severity")) or "-",
-                "attempts": attempts_of(entry),
-                "duration": format_ms(entry.get("duration_ms")),
-                "latency": None if total is None else format_ms(total),
-                "phases": _timings_text(entry),
-                "details": _detail_rows(entry.get("details")),
-                "blocked": [{"id": _text(b.get("id")), "message": _text(b.get("message"))} for b in cause.blocked],
-            }
+            anchors.setdefault(text_of(blocked.get("id")), f"f{index}")
+    return anchors
+
+
+def _link_cells(cells: Sequence[Cell], anchors: Mapping[str, str]) -> Sequence[Cell]:
+    """Point each cell with a problem at the card of its first problem."""
+    for cell in cells:
+        cell.anchor = next(
+            (anchors[i] for e in cell.entries if is_problem(e) and (i := text_of(e.get("id"))) in anchors), None
         )
-    matrix_rows = []
-    for target, cells in matrix(results):
-        for cell in cells:
-            for entry in cell.entries:
-                if is_problem(entry) and _text(entry.get("id")) in anchors:
-                    cell.anchor = anchors[_text(entry.get("id"))]
-                    break
-        matrix_rows.append(_matrix_row_html(target, cells))
+    return cells
+
+
+def build_view(document: Mapping[str, Any]) -> View:
+    results = results_of(document)
+    counts = count_results(results)
+    causes = root_causes(results)
+    anchors = _anchors(causes)
+    matrix_rows = [_matrix_row_html(target, _link_cells(cells, anchors)) for target, cells in matrix(results)]
     result_rows = [_result_row(e, anchors) for e in results]
-    counts = {key: _number(summary.get(key)) or 0 for key in ("passed", "failed", "error", "skipped")}
-    environment = _text(document.get("environment"))
-    upstream = sum(len(c.blocked) for c in causes)
-    return {
-        "environment": environment,
-        "inventory": _text(document.get("inventory")),
-        "started_at": _text(document.get("started_at")),
-        "duration": _seconds(document.get("duration_s")),
-        "schema": _text(document.get("schema")),
-        "partial": bool(document.get("partial")),
-        "verdict": verdict,
-        "counts": {k: int(v) for k, v in counts.items()},
-        "total": len(results),
-        "root_count": sum(1 for c in causes if fails_run(c.entry)),
-        "upstream_count": upstream,
-        "layers": LAYERS,
-        "cards": cards,
-        "certificates": _certificate_rows(results),
-        "results": result_rows,
-        "matrix_html": Markup("".join(matrix_rows)),
-        "results_html": Markup("".join(_result_row_html(row) for row in result_rows)),
-        "json_href": quote(f"{environment}.json", safe=""),  # never a scheme or a //host
-    }
+    environment = text_of(document.get("environment"))
+    return View(
+        environment=environment,
+        inventory=text_of(document.get("inventory")),
+        started_at=text_of(document.get("started_at")),
+        duration=_seconds(document.get("duration_s")),
+        schema=text_of(document.get("schema")),
+        partial=_banner(document),
+        verdict=verdict_of(counts),
+        counts=count_phrases(counts),
+        total=counts.total,
+        planned=_planned(document, counts.total),
+        layers=LAYERS,
+        cards=[_card(f"f{index}", cause) for index, cause in enumerate(causes, start=1)],
+        certificates=_certificate_rows(results),
+        results=result_rows,
+        matrix_html=Markup("".join(matrix_rows)),
+        results_html=Markup("".join(_result_row_html(row) for row in result_rows)),
+        json_href=quote(f"{environment}.json", safe=""),  # never a scheme or a //host
+    )
+
+
+def _banner(document: Mapping[str, Any]) -> str:
+    """The partial-run banner's first sentence, from ``selection`` (or the 1.0 ``partial`` flag alone)."""
+    phrase = partial_phrase(document.get("selection"))
+    if not phrase and document.get("partial"):
+        phrase = "partial run: stopped early (-x, --maxfail or an interrupt)"
+    return phrase[:1].upper() + phrase[1:]
+
+
+def _planned(document: Mapping[str, Any], total: int) -> int | None:
+    selection = document.get("selection")
+    planned = selection.get("planned") if isinstance(selection, Mapping) else None
+    return planned if isinstance(planned, int) and not isinstance(planned, bool) and planned != total else None
 
 
 def _seconds(value: Any) -> str:
-    seconds = _number(value)
+    seconds = number_of(value)
     return "-" if seconds is None else f"{seconds:.2f} s"
 
 
@@ -449,7 +354,7 @@ def _seconds(value: Any) -> str:
 
 def _e(value: Any) -> str:
     """A value as HTML text or a quoted attribute value: ``& < > " '`` escaped."""
-    return html.escape(_text(value), quote=True)
+    return html.escape(text_of(value), quote=True)
 
 
 NBSP = "\u00a0"
@@ -538,8 +443,8 @@ class PytestHtmlColumns:
 
         facts = getattr(report, REPORT_ATTR, None)
         facts = facts if isinstance(facts, dict) else {}
-        cells.insert(2, f'<td class="col-autoglm-layer">{html.escape(_text(facts.get("layer")))}</td>')
-        cells.insert(3, f'<td class="col-autoglm-reason">{html.escape(_text(facts.get("reason")))}</td>')
+        cells.insert(2, f'<td class="col-autoglm-layer">{html.escape(text_of(facts.get("layer")))}</td>')
+        cells.insert(3, f'<td class="col-autoglm-reason">{html.escape(text_of(facts.get("reason")))}</td>')
 
 
 PYTEST_HTML_COLUMNS = "autoglm-pytest-html-columns"

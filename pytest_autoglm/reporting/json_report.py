@@ -5,30 +5,44 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "autoglm-results/1"
-#: Keys of a result entry in the contract's order; anything else in the facts is an extension.
-RESULT_KEYS = (
-    "id",
-    "target",
-    "check",
-    "subject",
-    "outcome",
-    "layer",
-    "reason",
-    "message",
-    "address",
-    "severity",
-    "attempts",
-    "duration_ms",
-    "details",
+from pytest_autoglm.reporting.records import (
+    ReportDocument,
+    ResultEntry,
+    ResultFacts,
+    Selection,
+    full_selection,
+    summary_of,
 )
 
-#: Extension flags, present (and true) only when they apply: a failure that did not fail the run.
-RESULT_FLAGS = ("warned", "xfailed")
+SCHEMA = "autoglm-results/1"
+
+
+def entry_of(facts: ResultFacts) -> ResultEntry:
+    """A result entry in the contract's key order; the flags only when they apply."""
+    entry = ResultEntry(
+        id=facts["id"],
+        target=facts["target"],
+        check=facts["check"],
+        subject=facts["subject"],
+        outcome=facts["outcome"],
+        layer=facts["layer"],
+        reason=facts["reason"],
+        message=facts["message"],
+        address=facts["address"],
+        severity=facts["severity"],
+        attempts=facts["attempts"],
+        duration_ms=facts["duration_ms"],
+        details=facts["details"],
+    )
+    if facts.get("warned"):
+        entry["warned"] = True
+    if facts.get("xfailed"):
+        entry["xfailed"] = True
+    return entry
 
 
 def build_document(
@@ -37,39 +51,38 @@ def build_document(
     inventory: str,
     started_at: str,
     duration_s: float,
-    results: Sequence[dict[str, Any]],
-    partial: bool,
-) -> dict[str, Any]:
-    ordered = sorted(results, key=lambda r: (r.get("order", 0), r["id"]))
-    entries = [
-        {key: r.get(key) for key in RESULT_KEYS} | {flag: True for flag in RESULT_FLAGS if r.get(flag)} for r in ordered
-    ]
-    summary = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
-    for entry in entries:
-        summary[entry["outcome"]] = summary.get(entry["outcome"], 0) + 1
-    summary["warnings"] = sum(
-        1 for e in entries if e["outcome"] == "failed" and e["severity"] == "warning" and not e.get("xfailed")
+    results: Sequence[ResultFacts],
+    selection: Selection | None = None,
+    partial: bool = False,
+) -> ReportDocument:
+    """The document of one environment. ``selection`` says whether every planned check ran; without
+    it, every check counts as selected and ``partial`` alone says the run stopped early."""
+    entries = [entry_of(r) for r in sorted(results, key=lambda r: (r.get("order", 0), r["id"]))]
+    if selection is None:
+        selection = full_selection(len(entries))
+        if partial:
+            selection["partial"] = selection["stopped_early"] = True
+            selection["narrowed_by"] = ["stopped_early"]
+    document = ReportDocument(
+        schema=SCHEMA,
+        environment=environment,
+        inventory=inventory,
+        started_at=started_at,
+        duration_s=round(duration_s, 2),
+        summary=summary_of(entries),
+        selection=selection,
+        results=entries,
     )
-    summary["xfailed"] = sum(1 for e in entries if e.get("xfailed"))
-    document: dict[str, Any] = {
-        "schema": SCHEMA,
-        "environment": environment,
-        "inventory": inventory,
-        "started_at": started_at,
-        "duration_s": round(duration_s, 2),
-        "summary": summary,
-        "results": entries,
-    }
-    if partial:
-        document["partial"] = True
+    if selection["stopped_early"]:
+        document["partial"] = True  # the 1.0 extension, kept for the scripts that read it
     return document
 
 
-def write_json(path: Path, document: dict[str, Any]) -> None:
+def write_json(path: Path, document: ReportDocument) -> None:
     write_atomically(path, encode_json(document))
 
 
-def encode_json(document: dict[str, Any]) -> str:
+def encode_json(document: Mapping[str, Any]) -> str:
     """The document indented, with one result per line.
 
     Easy to read and to grep, and fast: ``json`` encodes in C only without ``indent``, and the

@@ -3,74 +3,114 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from pytest_autoglm.plugin.outcomes import REPORT_ATTR
-from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
+from pytest_autoglm.plugin.state import get_state, is_xdist_worker
 from pytest_autoglm.reporting.html_report import (
     register_pytest_html_columns,
     unregister_pytest_html_columns,
     write_html,
 )
 from pytest_autoglm.reporting.json_report import build_document, write_json
+from pytest_autoglm.reporting.records import ReportDocument, ResultFacts
+from pytest_autoglm.reporting.selection import item_name, names_of, narrowing_of, selection_of, stopped_early
 from pytest_autoglm.reporting.terminal import write_summary
 
 sink_key = pytest.StashKey["ResultSink"]()
 
 
-class ResultSink:
-    """Plugin object (registered on the controller only, as junitxml's LogXML is)."""
+@dataclass(frozen=True)
+class PlannedReport:
+    """One report to write: an environment, its inventory as shown, and the ids of its planned checks."""
 
-    def __init__(self, state: RunState) -> None:
-        self.state = state
+    environment: str
+    inventory: str
+    planned: tuple[str, ...]
+
+
+class ResultSink:
+    """Plugin object (registered on the controller only, as junitxml's LogXML is).
+
+    It knows the run only through ``report_dir`` and the planned reports, not the plugin's state.
+    """
+
+    def __init__(self, report_dir: Path, reports: Sequence[PlannedReport]) -> None:
+        self.report_dir = report_dir
+        self.reports = list(reports)
         self.started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.started = time.monotonic()
-        self.results: dict[str, dict[str, dict[str, Any]]] = {}
+        self.results: dict[str, dict[str, ResultFacts]] = {}
+        self.selected: set[str] | None = None  # item names selected to run; None: not known (yet)
+        self.reported: set[str] = set()  # item names pytest reported on (any phase)
         self.written: list[Path] = []
-        self.documents: list[dict[str, Any]] = []
+        self.documents: list[ReportDocument] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """What is left after every deselection (-k, -m, --lf, --sw, --deselect, node ids, plugins)."""
+        self.selected = {item.name for item in session.items}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        """On an xdist controller, which collects nothing itself: a worker's selected ids (all workers
+        collect the same items)."""
+        if self.selected is None:
+            self.selected = names_of(ids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(item_name(report.nodeid))
         facts = getattr(report, REPORT_ATTR, None)
         if not isinstance(facts, dict):
             return
+        typed = cast(ResultFacts, facts)  # built by plugin/outcomes.py as a ResultFacts, then serialized
         if report.skipped and getattr(report, "wasxfail", None) is not None:
-            facts = {**facts, "xfailed": True}  # a user's xfail mark: a known failure, which pytest does not count
-        per_env = self.results.setdefault(facts["environment"], {})
-        if report.when == "call" or facts["id"] not in per_env:
-            per_env[facts["id"]] = facts
+            typed = {**typed, "xfailed": True}  # a user's xfail mark: a known failure, which pytest does not count
+        per_env = self.results.setdefault(typed["environment"], {})
+        if report.when == "call" or typed["id"] not in per_env:
+            per_env[typed["id"]] = typed
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if session.config.option.collectonly:
             return
-        partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop) or bool(session.shouldfail)
+        stopped = stopped_early(session, exitstatus)
+        narrowing = narrowing_of(session.config)
         duration = time.monotonic() - self.started
-        report_dir = self.state.options.report_dir
-        for loaded in self.state.loaded:
-            facts = list(self.results.get(loaded.environment, {}).values())
+        for planned in self.reports:
+            facts = list(self.results.get(planned.environment, {}).values())
             if not facts and (exitstatus == pytest.ExitCode.INTERRUPTED or session.testscollected == 0):
                 continue  # a collection error or an interrupt before anything ran: no report to speak of
+            selection = selection_of(
+                planned=planned.planned,
+                selected=self.selected,
+                reported=self.reported,
+                narrowing=narrowing,
+                stopped=stopped,
+            )
             document = build_document(
-                environment=loaded.environment,
-                inventory=loaded.display,
+                environment=planned.environment,
+                inventory=planned.inventory,
                 started_at=self.started_at,
                 duration_s=duration,
                 results=facts,
-                partial=partial,
+                selection=selection,
             )
-            path = report_dir / f"{loaded.environment}.json"
+            path = self.report_dir / f"{planned.environment}.json"
             write_json(path, document)
             self.written.append(path)
             self.documents.append(document)
-            html_path = report_dir / f"{loaded.environment}.html"  # rendered from the same document as the JSON
+            html_path = self.report_dir / f"{planned.environment}.html"  # rendered from the same document as the JSON
             write_html(html_path, document)
             self.written.append(html_path)
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         write_summary(terminalreporter, self.documents)
         for path in self.written:
             terminalreporter.write_line(f"autoglm report: {path}")
@@ -81,7 +121,12 @@ def pytest_configure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is None or not state.slots or is_xdist_worker(config):
         return
-    sink = ResultSink(state)
+    reports = [
+        PlannedReport(slot.loaded.environment, slot.loaded.display, tuple(check.id for check in slot.checks))
+        for slot in state.slots
+        if slot.loaded is not None
+    ]
+    sink = ResultSink(state.options.report_dir, reports)
     config.stash[sink_key] = sink
     config.pluginmanager.register(sink, "autoglm-sink")
     register_pytest_html_columns(config)  # Layer/Reason columns in pytest-html's --html, when it is loaded

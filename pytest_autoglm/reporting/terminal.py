@@ -6,11 +6,11 @@ HTML reports were written from. Everything printed comes from those documents, w
 secrets are already masked::
 
     ================================ autoglm: prod =================================
-    FAIL: 2 failing (1 root cause, 1 upstream), 1 warning, 41 passed in 4.21s
+    FAIL: 2 failing (1 root cause, 1 blocked), 1 warned, 41 passed in 4.21s
     api        dns ok   tcp FAIL tls up   http -    cors -
     web        dns ok   tcp ok   tls ok   http ok*  cors WARN
     tcp[prod:api:443/open]  tcp/filtered  203.0.113.10  api.example.com (203.0.113.10) port 443: no answer ...
-        + 1 upstream of it: tls[prod:api:443]
+        + 1 blocked by it: tls[prod:api:443]
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_autoglm.reporting.html_report import LAYERS, fails_run, matrix, root_causes, verdict_of
+import pytest
+
+from pytest_autoglm.reporting.records import count_phrases, count_results, fails_run, partial_phrase
+from pytest_autoglm.reporting.view import LAYERS, Cell, RootCause, matrix, results_of, root_causes, verdict_of
+
+#: A line's text in segments, each with its TerminalWriter markup (``{"red": True}``).
+Segment = tuple[str, dict[str, bool]]
+Line = tuple[list[Segment], str]  # (segments, kind): verdict, partial, matrix, legend, cause, blocked
 
 #: Markup per terminal mark (pytest's TerminalWriter keywords).
 _MARK_STYLE: dict[str, dict[str, bool]] = {
@@ -37,6 +44,12 @@ _VERDICT_STYLE: dict[str, dict[str, bool]] = {
     "pass": {"green": True, "bold": True},
     "none": {},
 }
+#: The legend line: a mark that appears in the matrix -> what it means.
+_LEGEND = (
+    ("ok*", "ok* passed only after retries"),
+    ("up", "up blocked: a lower layer failed"),
+    ("XF", "XF failed, marked xfail (a known failure)"),
+)
 _MAX_LISTED = 3
 _MIN_ROOM = 40
 _SPACES = re.compile(r"\s+")
@@ -46,104 +59,102 @@ def _one_line(text: Any) -> str:
     return _SPACES.sub(" ", "" if text is None else str(text)).strip()
 
 
-def _width(terminalreporter: Any) -> int:
+def _width(terminalreporter: pytest.TerminalReporter) -> int:
     """The terminal's width as pytest measures it (``Config.get_terminal_writer`` is public API)."""
     width = terminalreporter.config.get_terminal_writer().fullwidth
     return width if isinstance(width, int) and width > 40 else 80
 
 
-def summary_lines(
-    document: Mapping[str, Any], *, width: int | None = 80
-) -> list[tuple[list[tuple[str, dict[str, bool]]], str]]:
+def summary_lines(document: Mapping[str, Any], *, width: int | None = 80) -> list[Line]:
     """The summary of one environment as lines of (segments with markup); plain text is ``"".join``.
 
-    Returns ``[(segments, kind), ...]``; ``width=None`` never truncates messages.
+    ``width=None`` never truncates messages.
     """
-    results = [r for r in document.get("results", []) if isinstance(r, dict)]
-    lines: list[tuple[list[tuple[str, dict[str, bool]]], str]] = []
-    verdict = verdict_of(results)
-    raw_summary = document.get("summary")
-    summary: Mapping[str, Any] = raw_summary if isinstance(raw_summary, Mapping) else {}
-    causes = root_causes(results)
-    upstream = sum(len(c.blocked) for c in causes)
-    counts = []
-    if verdict.failing:
-        roots = sum(1 for c in causes if fails_run(c.entry))
-        detail = [f"{roots} root cause{'s' if roots != 1 else ''}"]
-        if upstream:
-            detail.append(f"{upstream} upstream")
-        counts.append(f"{verdict.failing} failing ({', '.join(detail)})")
-    if verdict.warned:
-        counts.append(f"{verdict.warned} warning{'s' if verdict.warned != 1 else ''}")
-    if verdict.xfailed:
-        counts.append(f"{verdict.xfailed} xfailed (known failure{'s' if verdict.xfailed != 1 else ''})")
-    if verdict.retried:
-        counts.append(f"{verdict.retried} passed after retries")
-    for key in ("passed", "error", "skipped"):
-        value = summary.get(key, 0)
-        if value or key == "passed":
-            counts.append(f"{value} {key}")
-    tail = " (partial run: stopped early)" if document.get("partial") else ""
+    results = results_of(document)
+    rows = matrix(results)
+    return [
+        _verdict_line(document),
+        *_partial_lines(document),
+        *_matrix_lines(rows),
+        *_legend_lines(rows),
+        *_cause_lines(root_causes(results), width),
+    ]
+
+
+def _verdict_line(document: Mapping[str, Any]) -> Line:
+    """``FAIL: 6 failing (5 root causes, 1 blocked), 17 passed in 1.21s``: the words of :func:`count_phrases`."""
+    counts = count_results(results_of(document))
+    verdict = verdict_of(counts)
     duration = document.get("duration_s")
     took = f" in {duration:.2f}s" if isinstance(duration, int | float) and not isinstance(duration, bool) else ""
-    lines.append(
-        ([(verdict.word, _VERDICT_STYLE[verdict.colour]), (f": {', '.join(counts)}{took}{tail}", {})], "verdict")
-    )
+    text = f": {', '.join(count_phrases(counts))}{took}"
+    return [(verdict.word, _VERDICT_STYLE[verdict.colour]), (text, {})], "verdict"
 
-    rows = matrix(results)
+
+def _partial_lines(document: Mapping[str, Any]) -> list[Line]:
+    phrase = partial_phrase(document.get("selection"))
+    if not phrase and document.get("partial"):  # a 1.0 document: the flag alone
+        phrase = "partial run: stopped early (-x, --maxfail or an interrupt)"
+    if not phrase:
+        return []
+    return [([("PARTIAL RUN", {"yellow": True, "bold": True}), (phrase.removeprefix("partial run"), {})], "partial")]
+
+
+def _matrix_lines(rows: Sequence[tuple[str, list[Cell]]]) -> list[Line]:
     name_width = max([len(_one_line(name)) for name, _ in rows] + [6]) + 2
-    marks_seen: set[str] = set()
-    for name, cells in rows:
-        segments: list[tuple[str, dict[str, bool]]] = [(_one_line(name).ljust(name_width), {})]
-        for i, cell in enumerate(cells):
-            marks_seen.add(cell.mark)
-            segments.append((f"{cell.layer} ", {}))
-            last = i == len(cells) - 1
-            segments.append((cell.mark if last else cell.mark.ljust(5), _MARK_STYLE.get(cell.mark, {})))
-        lines.append((segments, "matrix"))
-    legend = []
-    if "ok*" in marks_seen:
-        legend.append("ok* passed only after retries")
-    if "up" in marks_seen:
-        legend.append("up failed because a lower layer failed")
-    if "XF" in marks_seen:
-        legend.append("XF failed, marked xfail (a known failure)")
-    if legend:
-        lines.append(([(f"({'; '.join(legend)})", {})], "legend"))
+    return [_matrix_line(_one_line(name).ljust(name_width), cells) for name, cells in rows]
 
-    shown = list(causes)
-    if not shown:
-        return lines
-    id_width = max(len(_one_line(c.entry.get("id"))) for c in shown)
-    fault_width = max(len(_fault(c.entry)) for c in shown)
-    addr_width = max(len(_one_line(c.entry.get("address")) or "-") for c in shown)
-    for cause in shown:
-        entry = cause.entry
-        prefix = "  ".join(
-            [
-                _one_line(entry.get("id")).ljust(id_width),
-                _fault(entry).ljust(fault_width),
-                (_one_line(entry.get("address")) or "-").ljust(addr_width),
-            ]
-        )
-        message = _one_line(entry.get("message"))
-        if entry.get("xfailed"):
-            message = f"(xfail) {message}"
-        elif entry.get("outcome") == "failed" and not fails_run(entry):
-            message = f"(warning) {message}"
-        if width is not None:
-            room = width - len(prefix) - 3
-            if room >= _MIN_ROOM and len(message) > room:  # too little room: let the terminal wrap instead
-                message = message[: room - 3] + "..."
-        style = {"red": True} if fails_run(entry) else {"yellow": True}
-        lines.append(([(prefix, style), ("  " + message, {})], "cause"))
+
+def _matrix_line(name: str, cells: Sequence[Cell]) -> Line:
+    segments: list[Segment] = [(name, {})]
+    for i, cell in enumerate(cells):
+        last = i == len(cells) - 1
+        segments.append((f"{cell.layer} ", {}))
+        segments.append((cell.mark if last else cell.mark.ljust(5), _MARK_STYLE.get(cell.mark, {})))
+    return segments, "matrix"
+
+
+def _legend_lines(rows: Sequence[tuple[str, list[Cell]]]) -> list[Line]:
+    seen = {cell.mark for _, cells in rows for cell in cells}
+    legend = [text for mark, text in _LEGEND if mark in seen]
+    return [([(f"({'; '.join(legend)})", {})], "legend")] if legend else []
+
+
+def _cause_lines(causes: Sequence[RootCause], width: int | None) -> list[Line]:
+    """One line per root cause (id, layer/reason, address, message), then what it blocked."""
+    if not causes:
+        return []
+    columns = [
+        (_one_line(c.entry.get("id")), _fault(c.entry), _one_line(c.entry.get("address")) or "-") for c in causes
+    ]
+    widths = [max(len(column[i]) for column in columns) for i in range(3)]
+    lines: list[Line] = []
+    for cause, column in zip(causes, columns, strict=True):
+        prefix = "  ".join(value.ljust(w) for value, w in zip(column, widths, strict=True))
+        style = {"red": True} if fails_run(cause.entry) else {"yellow": True}
+        lines.append(([(prefix, style), ("  " + _message(cause.entry, prefix, width), {})], "cause"))
         if cause.blocked:
-            ids = [_one_line(b.get("id")) for b in cause.blocked]
-            listed = ", ".join(ids[:_MAX_LISTED]) + (
-                f", ... ({len(ids) - _MAX_LISTED} more)" if len(ids) > _MAX_LISTED else ""
-            )
-            lines.append(([(f"    + {len(ids)} upstream of it: {listed}", {})], "upstream"))
+            lines.append(([(_blocked_text(cause), {})], "blocked"))
     return lines
+
+
+def _message(entry: Mapping[str, Any], prefix: str, width: int | None) -> str:
+    message = _one_line(entry.get("message"))
+    if entry.get("xfailed"):
+        message = f"(xfail) {message}"
+    elif entry.get("outcome") == "failed" and not fails_run(entry):
+        message = f"(warning) {message}"
+    if width is not None:
+        room = width - len(prefix) - 3
+        if room >= _MIN_ROOM and len(message) > room:  # too little room: let the terminal wrap instead
+            message = message[: room - 3] + "..."
+    return message
+
+
+def _blocked_text(cause: RootCause) -> str:
+    ids = [_one_line(b.get("id")) for b in cause.blocked]
+    more = f", ... ({len(ids) - _MAX_LISTED} more)" if len(ids) > _MAX_LISTED else ""
+    return f"    + {len(ids)} blocked by it: {', '.join(ids[:_MAX_LISTED])}{more}"
 
 
 def _fault(entry: Mapping[str, Any]) -> str:
@@ -155,7 +166,7 @@ def plain_summary(document: Mapping[str, Any], *, width: int | None = 80) -> lis
     return ["".join(text for text, _ in segments).rstrip() for segments, _ in summary_lines(document, width=width)]
 
 
-def write_summary(terminalreporter: Any, documents: Sequence[Mapping[str, Any]]) -> None:
+def write_summary(terminalreporter: pytest.TerminalReporter, documents: Sequence[Mapping[str, Any]]) -> None:
     """One section per environment: verdict, targets x layers, root causes one line each."""
     if terminalreporter.config.option.verbose < -1:  # -qq: pytest's own summaries shrink too
         return

@@ -92,7 +92,20 @@ def test_run_verdicts_json_report_and_upstream(pytester, listener, zone_server):
     doc = report(pytester, "lab")
     assert doc["schema"] == "autoglm-results/1"
     assert doc["environment"] == "lab"
-    assert doc["summary"] == {"passed": 3, "failed": 2, "skipped": 0, "error": 0, "warnings": 0, "xfailed": 0}
+    assert doc["summary"] == {
+        "passed": 3,
+        "failed": 2,
+        "skipped": 0,
+        "error": 0,
+        "warnings": 0,
+        "xfailed": 0,
+        "failing": 2,
+        "root_causes": 1,
+        "blocked": 1,
+        "errors": 0,
+        "warned": 0,
+        "retried": 0,
+    }
     by_id = {r["id"]: r for r in doc["results"]}
     upstream = by_id[f"tcp[lab:ghost:{listener.port}/open]"]
     assert (upstream["outcome"], upstream["layer"], upstream["reason"]) == ("failed", "dns", "upstream")

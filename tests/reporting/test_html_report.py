@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_autoglm.reporting.html_report import TEMPLATES, render_html, write_html
+from pytest_autoglm.reporting.selection import Narrowing, selection_of
 from tests.reporting.htmldom import Node, parse
 from tests.reporting.sample import TLS_OK_DETAILS, fact, known_document
 
@@ -45,14 +46,7 @@ def test_verdict_and_counts_come_first():
     assert "v-fail" in header.classes
     assert page.find("h1", id="verdict").text == "FAIL"
     pills = [words(s) for s in header.find("p", "counts").find_all("span")]
-    assert pills == [
-        "6 failing",
-        "3 root causes",
-        "3 blocked upstream",
-        "1 warning",
-        "1 passed after retries",
-        "6 passed",
-    ]
+    assert pills == ["6 failing (3 root causes, 3 blocked)", "1 warned", "6 passed (1 after retries)"]
     assert "environment prod" in words(header)
     assert "prod.yaml" in words(header)
     # the verdict precedes the matrix, which precedes the failures
@@ -177,7 +171,29 @@ def test_all_clear_and_warning_colours():
 def test_partial_run_banner():
     page = page_of(known_document(partial=True))
     banner = page.find(id="partial")
-    assert "Partial run" in words(banner)
+    assert "Partial run: stopped early" in words(banner)
+    assert "(partial run)" in page.find("title").text
+
+
+def test_a_narrowed_run_has_a_banner_at_the_top_saying_how():
+    selection = selection_of(
+        planned=["a", "b", "c"],
+        selected={"a"},
+        reported={"a"},
+        narrowing=Narrowing(("keyword",), ("-k api",)),
+        stopped=False,
+    )
+    page = page_of(known_document(selection=selection))
+    banner = page.find(id="partial")
+    assert words(banner).startswith("Partial run: 2 of 3 checks deselected (-k api).")
+    first = next(n for n in page.find("body").children if isinstance(n, Node))
+    assert first is banner  # above the verdict
+
+
+def test_a_full_run_has_no_banner():
+    selection = selection_of(planned=["a"], selected={"a"}, reported={"a"}, narrowing=Narrowing(), stopped=False)
+    page = page_of(known_document(selection=selection))
+    assert not page.find_all(id="partial")
 
 
 HOSTILE = [

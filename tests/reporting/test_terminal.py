@@ -20,9 +20,7 @@ def assert_lines(lines: list[str], patterns: list[str]) -> None:
 
 def test_summary_of_the_known_document():
     lines = plain_summary(known_document(), width=None)
-    assert (
-        lines[0] == "FAIL: 6 failing (3 root causes, 3 upstream), 1 warning, 1 passed after retries, 6 passed in 6.50s"
-    )
+    assert lines[0] == "FAIL: 6 failing (3 root causes, 3 blocked), 1 warned, 6 passed (1 after retries) in 6.50s"
     assert lines[1:5] == [
         "api     dns ok   tcp ok   tls ok   http ok*  cors WARN",
         "db      dns ok   tcp FAIL tls up   http -    cors -",
@@ -32,11 +30,11 @@ def test_summary_of_the_known_document():
     assert_lines(
         lines,
         [
-            "(ok* passed only after retries; up failed because a lower layer failed)",
+            "(ok* passed only after retries; up blocked: a lower layer failed)",
             "tcp[[]prod:db:5432/open[]]  *tcp/filtered  *10.0.0.5  *db.internal (10.0.0.5) port 5432: no answer within 2s (3 attempts); expected open",
-            "    + 1 upstream of it: tls[[]prod:db:5432[]]",
+            "    + 1 blocked by it: tls[[]prod:db:5432[]]",
             "dns[[]prod:ghost:A[]]  *dns/nxdomain  *-  *ghost.example.com A: NXDOMAIN from 192.0.2.53",
-            "    + 2 upstream of it: tcp[[]prod:ghost:443/open[]], http[[]prod:ghost:GET https://ghost.example.com/[]]",
+            "    + 2 blocked by it: tcp[[]prod:ghost:443/open[]], http[[]prod:ghost:GET https://ghost.example.com/[]]",
             "tls[[]prod:legacy:443[]]  *tls/expired  *198.51.100.7  *198.51.100.7:443 (SNI legacy.example.com): certificate expired on 2026-10-01",
             "cors[[]prod:api:https://app.example.com[]]  *cors/not_allowed  *203.0.113.10  *(warning) https://app.example.com: *",
         ],
@@ -61,7 +59,8 @@ def test_all_passed_and_partial():
     doc = known_document(results=[fact("tcp", "a", "1/open"), fact("dns", "a", "A")], partial=True)
     lines = plain_summary(doc)
     assert lines == [
-        "PASS: 2 passed in 6.50s (partial run: stopped early)",
+        "PASS: 2 passed in 6.50s",
+        "PARTIAL RUN: stopped early (-x, --maxfail or an interrupt), 0 not run",
         "a       dns ok   tcp ok   tls -    http -    cors -",
     ]
 
