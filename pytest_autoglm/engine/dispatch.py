@@ -9,10 +9,13 @@ from collections.abc import Awaitable, Iterable
 from pathlib import Path
 
 from pytest_autoglm.inventory.models import HttpCheck, TlsSection
-from pytest_autoglm.inventory.plan import Check, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec, url_host_port
+from pytest_autoglm.inventory.plan import Check, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec
+from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.probes import dns as dns_probe
 from pytest_autoglm.probes import tcp as tcp_probe
-from pytest_autoglm.probes.results import Layer, Verdict
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import parse_status
+from pytest_autoglm.core.vocabulary import Layer
 
 _PROBE_MODULES = {
     Layer.TLS: "pytest_autoglm.probes.tls",
@@ -65,8 +68,12 @@ def _dns_tls_context(check: Check) -> ssl.SSLContext | None:
     return _resolver_tls_context(check.ca_bundle) if _speaks_tls_to_resolvers(check) else None
 
 
-async def resolve(host: str, check: Check) -> tuple[tuple[str, ...], Verdict | None]:
-    return await dns_probe.resolve_addresses(host, check.resolvers, check.timeout, ssl_context=_dns_tls_context(check))
+async def resolve(
+    host: str, check: Check, session: dns_probe.DnsSession | None = None
+) -> tuple[tuple[str, ...], Verdict | None]:
+    return await dns_probe.resolve_addresses(
+        host, check.resolvers, check.timeout, ssl_context=_dns_tls_context(check), session=session
+    )
 
 
 def measures_latency(check: Check) -> bool:
@@ -74,7 +81,7 @@ def measures_latency(check: Check) -> bool:
     return check.kind is Layer.HTTP and isinstance(check.spec, HttpCheck) and check.spec.max_latency is not None
 
 
-def dns_attempt(check: Check) -> Awaitable[Verdict]:
+def dns_attempt(check: Check, session: dns_probe.DnsSession | None = None) -> Awaitable[Verdict]:
     spec = check.spec
     assert isinstance(spec, DnsCheckSpec)
     return dns_probe.check_dns(
@@ -86,6 +93,7 @@ def dns_attempt(check: Check) -> Awaitable[Verdict]:
         consistent=spec.consistent,
         timeout=check.timeout,
         ssl_context=_dns_tls_context(check),
+        session=session,
     )
 
 
@@ -137,7 +145,7 @@ async def _http_attempt(check: Check, address: str | None) -> Verdict:
     expect = http_probe.HttpExpectation(
         url=spec.url,
         method=spec.method,
-        status=http_probe.parse_status(spec.status),
+        status=parse_status(spec.status),
         body_contains=spec.body_contains,
         json=spec.json_,
         max_latency=spec.max_latency,

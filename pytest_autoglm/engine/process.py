@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, Engine, EngineStopped, stall_limit
 from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.probes.results import CheckResult, Outcome, Reason
+from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.vocabulary import Outcome, Reason
 
 #: Exit code of a child whose engine broke (a bug); the parent reports the checks still open as errors.
 _CHILD_FAILED = 70

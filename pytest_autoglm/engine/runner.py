@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -20,17 +21,9 @@ from typing import Any, TypeVar
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
 from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.probes.dns import ANSWER_CACHE as dns_answers
-from pytest_autoglm.probes.dns import UDP_CHANNELS as dns_channels
-from pytest_autoglm.probes.dns import close_channels
-from pytest_autoglm.probes.results import (
-    NAME_DOES_NOT_RESOLVE,
-    CheckResult,
-    Layer,
-    Outcome,
-    Reason,
-    Verdict,
-)
+from pytest_autoglm.probes.dns import DnsSession
+from pytest_autoglm.core.records import CheckResult, Verdict
+from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
 
 T = TypeVar("T")
 
@@ -126,8 +119,8 @@ class Engine:
         self._tls_slots: asyncio.Semaphore | None = None
         self._latency_slots: asyncio.Semaphore | None = None
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
-        self._answers: dict[Any, Any] = {}  # DNS answers shared by the run's checks (probes.dns.ANSWER_CACHE)
-        self._udp_channels: dict[Any, Any] = {}  # one UDP socket per resolver (probes.dns.UDP_CHANNELS)
+        self._dns = DnsSession()  # answers and UDP sockets shared by the run's checks (loop side)
+        self._dns_attempt = functools.partial(dispatch.dns_attempt, session=self._dns)
         self._quiet: asyncio.Event | None = None
 
     # -- thread-side API -------------------------------------------------------------------------------------
@@ -249,7 +242,7 @@ class Engine:
         def stop() -> None:
             for task in asyncio.all_tasks(loop):
                 task.cancel()
-            close_channels(self._udp_channels)
+            self._dns.close()
             loop.call_soon(loop.stop)
 
         loop.call_soon_threadsafe(stop)
@@ -264,8 +257,6 @@ class Engine:
 
     def _create_tasks(self, checks: Sequence[Check]) -> None:
         assert self._quiet is not None
-        dns_answers.set(self._answers)  # this callback's context is inherited by the tasks it creates
-        dns_channels.set(self._udp_channels)
         for check in checks:
             self._checks[check.id] = check
         for check in checks:
@@ -376,7 +367,7 @@ class Engine:
     async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
             verdict, attempts = await with_retries(
-                lambda: self._guarded(check, dispatch.dns_attempt, clock),
+                lambda: self._guarded(check, self._dns_attempt, clock),
                 retries=check.retries,
                 backoff=check.backoff,
                 time_left=lambda: clock.left(check.deadline),
@@ -415,7 +406,7 @@ class Engine:
 
                 async def lookup(budgeted: Check) -> Verdict:
                     nonlocal found
-                    found, failure = await dispatch.resolve(host, budgeted)
+                    found, failure = await dispatch.resolve(host, budgeted, self._dns)
                     return failure or Verdict.ok()
 
                 async def attempt() -> Verdict:

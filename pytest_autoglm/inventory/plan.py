@@ -12,18 +12,15 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from pytest_autoglm.inventory.models import CorsCheck, Target
-from pytest_autoglm.inventory.resolvers import ResolverSpec
+from pytest_autoglm.core.resolvers import ResolverSpec
 from pytest_autoglm.inventory.secrets import Redactor
+from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
-from pytest_autoglm.probes.results import CORS_HOLES, Layer
+from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
 
 #: DNS record types whose lookup failure means a connection to the name cannot be made.
 ADDRESS_RECORD_TYPES = frozenset({"A", "AAAA", "CNAME"})
-#: Misconfigurations reported with warning severity whatever the target's severity.
-WARNING_MISCONFIGURATIONS = frozenset({"vary_origin"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +96,6 @@ def is_name(host: str) -> bool:
     except ValueError:
         return True
     return False
-
-
-def url_host_port(url: str) -> tuple[str, int]:
-    parsed = httpx.URL(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return parsed.host, port
 
 
 def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), first_index: int = 0) -> list[Check]:

@@ -19,7 +19,6 @@ says which it was.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import ipaddress
 import socket
@@ -47,7 +46,7 @@ import dns.resolver
 import dns.reversename
 import httpx
 
-from pytest_autoglm.inventory.resolvers import (
+from pytest_autoglm.core.resolvers import (
     SUPPORTED_TYPES,
     ResolverSpec,
     normalize_rdata,
@@ -55,7 +54,10 @@ from pytest_autoglm.inventory.resolvers import (
     validate_record_value,
 )
 from pytest_autoglm.probes import dnswire
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.probes.errmap import lookup_reason
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.tcp import parse_ip
 
 MODES = ("equal", "present", "absent", "contains")
@@ -88,10 +90,6 @@ class DnsAnswer:
 
 def _fmt_set(values: Sequence[str]) -> str:
     return "{" + ", ".join(sorted(values)) + "}"
-
-
-def _fmt_seconds(seconds: float) -> str:
-    return f"{seconds:g}s"
 
 
 def _ip_literal(text: str) -> str | None:
@@ -197,7 +195,7 @@ def _error_answer(resolver: str, exc: BaseException, timeout: float) -> DnsAnswe
     stalled = _root_cause(exc, ssl.SSLWantReadError) or _root_cause(exc, ssl.SSLWantWriteError)
     if stalled is not None or isinstance(exc, (TimeoutError, dns.exception.Timeout, httpx.TimeoutException)):
         # a TLS handshake that never completes is a resolver that does not answer, not a TLS failure
-        return DnsAnswer(resolver, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
+        return DnsAnswer(resolver, (), Reason.TIMEOUT, f"no answer within {format_duration(timeout)}")
     if _root_cause(exc, ConnectionRefusedError) is not None:
         return DnsAnswer(resolver, (), Reason.REFUSED, "connection refused (nothing listens on the resolver's port)")
     tls_error = _root_cause(exc, ssl.SSLError)
@@ -208,18 +206,6 @@ def _error_answer(resolver: str, exc: BaseException, timeout: float) -> DnsAnswe
 
 
 # --------------------------------------------------------------------------- one query
-
-
-#: Set by the engine for its loop: its UDP sockets per resolver (the engine closes them at the end).
-UDP_CHANNELS: contextvars.ContextVar[dict[tuple[str, int], _UdpChannel] | None] = contextvars.ContextVar(
-    "autoglm_udp_channels", default=None
-)
-
-
-def close_channels(channels: dict[tuple[str, int], _UdpChannel]) -> None:
-    for channel in channels.values():
-        channel.close()
-    channels.clear()
 
 
 class _UdpChannel:
@@ -341,15 +327,38 @@ class _UdpChannel:
                 future.set_exception(exc)
 
 
+class DnsSession:
+    """What a run's DNS queries share, owned by one engine and used on its event loop only.
+
+    ``answers``: the same question to the same resolver is asked once, as a target's ``dns: A``
+    item and the address lookup of its ``tcp`` items both ask it; answers that another attempt
+    could change (timeout, SERVFAIL ...) are never reused. ``channels``: one UDP socket per
+    resolver for the whole run. Without a session (``session=None``) every query stands alone.
+    """
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str, str, int], asyncio.Future[DnsAnswer]] = {}
+        self.channels: dict[tuple[str, int], _UdpChannel] = {}
+
+    def close(self) -> None:
+        """Close the UDP sockets (on the loop's thread); the session may be used again after."""
+        for channel in self.channels.values():
+            channel.close()
+        self.channels.clear()
+
+
 async def _exchange(
-    q: dns.message.Message, spec: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None
+    q: dns.message.Message,
+    spec: ResolverSpec,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    session: DnsSession | None,
 ) -> tuple[dns.message.Message, bool]:
     """Send ``q`` to one (non-system) resolver; return (response, used_tcp)."""
     assert spec.host is not None and spec.port is not None
     if spec.kind == "udp":
-        channels = UDP_CHANNELS.get()
-        if channels is not None:  # inside an engine: one socket per resolver for the whole run
-            channel = _UdpChannel.for_resolver(channels, spec.host, spec.port)
+        if session is not None:  # inside an engine: one socket per resolver for the whole run
+            channel = _UdpChannel.for_resolver(session.channels, spec.host, spec.port)
             response = await channel.ask(q)
             if response.flags & dns.flags.TC:  # truncated: ask again over TCP
                 return await dns.asyncquery.tcp(q, spec.host, timeout=timeout, port=spec.port), True
@@ -482,7 +491,9 @@ def hosts_file_records(name: str, rdtype: str) -> tuple[str, ...]:
     return tuple(sorted({a for a in addresses if ipaddress.ip_address(a).version == version}))
 
 
-async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: float) -> DnsAnswer:
+async def _query_system(
+    name: str, qname: dns.name.Name, rdtype: str, timeout: float, session: DnsSession | None
+) -> DnsAnswer:
     """Ask the resolv.conf nameservers in order until one gives a definite answer.
 
     Each server gets a fair share of the time left, so one silent server does
@@ -502,7 +513,7 @@ async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: f
             break
         share = remaining / (len(servers) - index)
         spec = ResolverSpec("udp", address, port, None, "system")
-        answer = await query(name, rdtype, spec, share)
+        answer = await query(name, rdtype, spec, share, session=session)
         where = f"{address}" if port == 53 else f"{address}:{port}"
         answer = DnsAnswer(
             "system", answer.records, answer.reason, f"{answer.message} (nameserver {where})", answer.used_tcp
@@ -512,17 +523,12 @@ async def _query_system(name: str, qname: dns.name.Name, rdtype: str, timeout: f
         last = answer
     if last is None or last.reason is Reason.TIMEOUT:
         return DnsAnswer(
-            "system", (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)} from {len(servers)} nameserver(s)"
+            "system",
+            (),
+            Reason.TIMEOUT,
+            f"no answer within {format_duration(timeout)} from {len(servers)} nameserver(s)",
         )
     return last
-
-
-#: A run's shared answers (set by the engine for its loop): the same question to the same resolver
-#: is asked once, as a target's ``dns: A`` item and the address lookup of its ``tcp`` items both ask
-#: it. Answers that another attempt could change (timeout, SERVFAIL ...) are never reused.
-ANSWER_CACHE: contextvars.ContextVar[dict[tuple[str, str, str, int], asyncio.Future[DnsAnswer]] | None] = (
-    contextvars.ContextVar("autoglm_dns_answers", default=None)
-)
 
 
 async def query(
@@ -532,17 +538,18 @@ async def query(
     timeout: float,
     *,
     ssl_context: ssl.SSLContext | None = None,
+    session: DnsSession | None = None,
 ) -> DnsAnswer:
     """One question to one resolver, bounded by ``timeout``; never raises for an answer."""
-    cache = ANSWER_CACHE.get()
-    if cache is None:
-        return await _query(name, rdtype, resolver, timeout, ssl_context)
+    if session is None:
+        return await _query(name, rdtype, resolver, timeout, ssl_context, None)
+    cache = session.answers
     # Not keyed by the timeout: attempts of the same question differ in what is left of their
     # budget, and each waits only as long as its own timeout allows.
     key = (resolver.text, name.lower().rstrip("."), rdtype.upper(), id(ssl_context))
     shared = cache.get(key)
     if shared is None:
-        shared = asyncio.ensure_future(_query(name, rdtype, resolver, timeout, ssl_context))
+        shared = asyncio.ensure_future(_query(name, rdtype, resolver, timeout, ssl_context, session))
         cache[key] = shared
 
         def forget_transient(done: asyncio.Future[DnsAnswer]) -> None:
@@ -560,11 +567,16 @@ async def query(
     except TimeoutError:
         if shared.done() and not shared.cancelled():
             return shared.result()  # answered in time; the loop woke late
-        return DnsAnswer(resolver.text, (), Reason.TIMEOUT, f"no answer within {_fmt_seconds(timeout)}")
+        return DnsAnswer(resolver.text, (), Reason.TIMEOUT, f"no answer within {format_duration(timeout)}")
 
 
 async def _query(
-    name: str, rdtype: str, resolver: ResolverSpec, timeout: float, ssl_context: ssl.SSLContext | None
+    name: str,
+    rdtype: str,
+    resolver: ResolverSpec,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    session: DnsSession | None,
 ) -> DnsAnswer:
     rdtype = rdtype.upper()
     try:
@@ -573,16 +585,15 @@ async def _query(
     except Exception as exc:  # noqa: BLE001  a name or type that cannot go on the wire
         return DnsAnswer(resolver.text, (), Reason.SETUP, f"cannot ask for {name!r} {rdtype}: {exc}")
     if resolver.kind == "system":
-        return await _query_system(name, qname, rdtype, timeout)
-    channels = UDP_CHANNELS.get()
-    if channels is not None and resolver.kind == "udp" and rdtype in dnswire.RDTYPES:
-        plain = await _plain_query(channels, name, qname, rdtype, resolver, timeout)
+        return await _query_system(name, qname, rdtype, timeout, session)
+    if session is not None and resolver.kind == "udp" and rdtype in dnswire.RDTYPES:
+        plain = await _plain_query(session.channels, name, qname, rdtype, resolver, timeout)
         if plain is not None:
             return plain
     q = dns.message.make_query(qname, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
     try:
         async with asyncio.timeout(timeout):
-            response, used_tcp = await _exchange(q, resolver, timeout, ssl_context)
+            response, used_tcp = await _exchange(q, resolver, timeout, ssl_context, session)
     except Exception as exc:  # noqa: BLE001  probes never raise for a verdict
         return _error_answer(resolver.text, exc, timeout)
     return _from_response(resolver.text, response, qname, rdtype, used_tcp)
@@ -688,6 +699,7 @@ async def check_dns(
     consistent: bool,
     timeout: float,
     ssl_context: ssl.SSLContext | None = None,
+    session: DnsSession | None = None,
 ) -> Verdict:
     """One attempt of one DNS expectation against every resolver (queried concurrently).
 
@@ -708,9 +720,11 @@ async def check_dns(
     resolvers = list(resolvers) or [SYSTEM]
 
     if len(resolvers) == 1:  # the usual case: no gather, no extra task
-        answers = [await query(name, rdtype, resolvers[0], timeout, ssl_context=ssl_context)]
+        answers = [await query(name, rdtype, resolvers[0], timeout, ssl_context=ssl_context, session=session)]
     else:
-        answers = await asyncio.gather(*(query(name, rdtype, r, timeout, ssl_context=ssl_context) for r in resolvers))
+        answers = await asyncio.gather(
+            *(query(name, rdtype, r, timeout, ssl_context=ssl_context, session=session) for r in resolvers)
+        )
     details = _details(name, rdtype, mode, sorted(expected), answers)
     want = _expected(mode, rdtype, sorted(expected))
 
@@ -790,18 +804,18 @@ async def _getaddrinfo(host: str, timeout: float) -> tuple[tuple[str, ...], Verd
         async with asyncio.timeout(timeout):
             infos = await getaddrinfo_in_thread(host)
     except TimeoutError:
-        msg = f"{host}: the system resolver gave no answer within {_fmt_seconds(timeout)}"
+        msg = f"{host}: the system resolver gave no answer within {format_duration(timeout)}"
         return (), Verdict.fail(Layer.DNS, Reason.TIMEOUT, msg)
     except socket.gaierror as exc:
-        code = exc.errno
-        if code == socket.EAI_NONAME:
-            reason, what = Reason.NXDOMAIN, "the name does not exist"
-        elif code == getattr(socket, "EAI_NODATA", object()):
-            reason, what = Reason.NODATA, "the name has no address"
-        elif code == socket.EAI_AGAIN:
-            reason, what = Reason.SERVFAIL, "temporary failure in name resolution (SERVFAIL or no usable nameserver)"
+        reason = lookup_reason(exc.errno)
+        if reason is Reason.NXDOMAIN:
+            what = "the name does not exist"
+        elif reason is Reason.NODATA:
+            what = "the name has no address"
+        elif exc.errno == socket.EAI_AGAIN:
+            what = "temporary failure in name resolution (SERVFAIL or no usable nameserver)"
         else:
-            reason, what = Reason.SERVFAIL, f"name resolution failed ({exc.strerror or exc})"
+            what = f"name resolution failed ({exc.strerror or exc})"
         return (), Verdict.fail(Layer.DNS, reason, f"{host} via system: {what}")
     except (OSError, UnicodeError) as exc:
         return (), Verdict.fail(Layer.DNS, Reason.SERVFAIL, f"{host} via system: name resolution failed ({exc})")
@@ -820,7 +834,12 @@ def _order_addresses_keep_scope(addresses: Sequence[str]) -> tuple[str, ...]:
 
 
 async def resolve_addresses(
-    host: str, resolvers: Sequence[ResolverSpec], timeout: float, *, ssl_context: ssl.SSLContext | None = None
+    host: str,
+    resolvers: Sequence[ResolverSpec],
+    timeout: float,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    session: DnsSession | None = None,
 ) -> tuple[tuple[str, ...], Verdict | None]:
     """The addresses (IPv4 then IPv6) a TCP/TLS check of ``host`` is made against.
 
@@ -838,9 +857,9 @@ async def resolve_addresses(
         return await _getaddrinfo(host, timeout)
 
     # Both questions at once, with one task rather than gather's two.
-    asking_aaaa = asyncio.ensure_future(query(host, "AAAA", first, timeout, ssl_context=ssl_context))
+    asking_aaaa = asyncio.ensure_future(query(host, "AAAA", first, timeout, ssl_context=ssl_context, session=session))
     try:
-        a = await query(host, "A", first, timeout, ssl_context=ssl_context)
+        a = await query(host, "A", first, timeout, ssl_context=ssl_context, session=session)
         aaaa = await asking_aaaa
     finally:
         if not asking_aaaa.done():  # cancelled (or failed) before the AAAA answer came

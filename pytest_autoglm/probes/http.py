@@ -32,15 +32,13 @@ Secrets: every message and every string in ``details`` goes through ``redact``.
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import json as _json
 import os
-import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
@@ -52,21 +50,24 @@ import httpcore  # noqa: F401  # httpx imports it on the first client: ~0.4 s in
 import httpx
 
 from pytest_autoglm.probes.dns import getaddrinfo_in_thread
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.probes.errmap import (
+    V_IP_ADDRESS_MISMATCH,
+    LocalSetupError,
+    connect_reason,
+    lookup_reason,
+    verify_reason,
+)
+from pytest_autoglm.core.records import Redact, Verdict, no_redaction
+from pytest_autoglm.core.values import DEFAULT_STATUS, StatusSpec, format_duration, parse_status
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.tcp import is_ip_literal
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
-    "DEFAULT_STATUS",
     "HttpAttempt",
     "HttpExpectation",
-    "Redactor",
-    "StatusSpec",
     "check_http",
-    "parse_status",
 ]
-
-Redactor = Callable[[str], str]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_REDIRECTS = 10
@@ -92,83 +93,6 @@ try:  # HTTP/2 is negotiated by ALPN when the h2 package is there (httpx[http2])
     _HTTP2 = True
 except ImportError:  # pragma: no cover - depends on the environment
     _HTTP2 = False
-
-
-def _identity(text: str) -> str:
-    return text
-
-
-# --------------------------------------------------------------------------- status
-
-
-@dataclass(frozen=True)
-class StatusSpec:
-    """Accepted status codes: exact ``codes`` and/or ``classes`` (2 means ``2xx``)."""
-
-    codes: frozenset[int] = frozenset()
-    classes: frozenset[int] = frozenset()
-
-    def matches(self, code: int) -> bool:
-        return code in self.codes or code // 100 in self.classes
-
-    def describe(self) -> str:
-        parts = [str(c) for c in sorted(self.codes)] + [f"{k}xx" for k in sorted(self.classes)]
-        return parts[0] if len(parts) == 1 else "one of " + ", ".join(parts)
-
-
-DEFAULT_STATUS = StatusSpec(classes=frozenset({2}))
-
-_STATUS_FORMS = "an int like 200, a list like [200, 204], or a class like '2xx' (1xx to 5xx)"
-_DIGITS = re.compile(r"[0-9]+")
-_CLASS = re.compile(r"([0-9])[xX][xX]")
-
-
-def parse_status(value: object) -> StatusSpec:
-    """The ``status`` key of an ``http`` entry: ``200``, ``[200, 204]``, ``"2xx"`` (or a mix).
-
-    Raises ValueError naming the bad part and the accepted forms; the loader turns it
-    into a located inventory error.
-    """
-    if isinstance(value, StatusSpec):
-        return value
-    if isinstance(value, list | tuple):
-        if not value:
-            raise ValueError(f"status list is empty: expected {_STATUS_FORMS}")
-        items: list[object] = list(value)
-    else:
-        items = [value]
-    codes: set[int] = set()
-    classes: set[int] = set()
-    for item in items:
-        if isinstance(item, list | tuple):
-            raise ValueError(f"invalid status {item!r}: lists cannot be nested; expected {_STATUS_FORMS}")  # noqa: TRY004 - the loader's contract is ValueError
-        code, klass = _parse_status_item(item)
-        if code is not None:
-            codes.add(code)
-        if klass is not None:
-            classes.add(klass)
-    return StatusSpec(frozenset(codes), frozenset(classes))
-
-
-def _parse_status_item(item: object) -> tuple[int | None, int | None]:
-    if isinstance(item, bool):  # YAML ``yes`` is not a status
-        raise ValueError(f"invalid status {item!r}: expected {_STATUS_FORMS}")  # noqa: TRY004 - loader contract
-    if isinstance(item, str):
-        text = item.strip()
-        if _DIGITS.fullmatch(text):
-            item = int(text)
-        elif match := _CLASS.fullmatch(text):
-            klass = int(match[1])
-            if not 1 <= klass <= 5:
-                raise ValueError(f"status class {item!r} does not exist: use 1xx, 2xx, 3xx, 4xx or 5xx")
-            return None, klass
-        else:
-            raise ValueError(f"invalid status {item!r}: expected {_STATUS_FORMS}")
-    if isinstance(item, int):
-        if not 100 <= item <= 599:
-            raise ValueError(f"status {item} is out of range 100..599")
-        return item, None
-    raise ValueError(f"invalid status {item!r} ({type(item).__name__}): expected {_STATUS_FORMS}")
 
 
 # --------------------------------------------------------------------------- expectation
@@ -276,10 +200,6 @@ class _Trace:
             self.tls_version = ssl_object.version()
 
 
-class _SetupError(Exception):
-    """A local precondition is missing (unreadable CA bundle ...): outcome error, not failed."""
-
-
 @functools.lru_cache(maxsize=32)
 def _ssl_context(
     verify: bool, ca_bundle: str | None, client_cert: str | None, client_key: str | None, _stamp: tuple[float, ...]
@@ -297,12 +217,12 @@ def _ssl_context(
         try:
             ctx.load_verify_locations(cafile=ca_bundle)
         except (OSError, ssl.SSLError) as exc:
-            raise _SetupError(f"cannot load CA bundle {ca_bundle}: {exc}") from None
+            raise LocalSetupError(f"cannot load CA bundle {ca_bundle}: {exc}") from None
     if client_cert:
         try:
             ctx.load_cert_chain(client_cert, client_key)
         except (OSError, ssl.SSLError) as exc:
-            raise _SetupError(f"cannot load client certificate {client_cert}: {exc}") from None
+            raise LocalSetupError(f"cannot load client certificate {client_cert}: {exc}") from None
     return ctx
 
 
@@ -326,7 +246,7 @@ def _hide_userinfo(url: str) -> str:
     return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else url
 
 
-def redact_tree(value: Any, redact: Redactor) -> Any:
+def redact_tree(value: Any, redact: Redact) -> Any:
     """Every string inside ``value`` (keys included) passed through ``redact``."""
     if isinstance(value, str):
         return redact(value)
@@ -344,12 +264,6 @@ def _timings(ms: Mapping[str, float], total_s: float) -> dict[str, float | None]
         out["body"] = ms["body"]
     out["total"] = round(total_s * 1000, 1)
     return out
-
-
-def _fmt_s(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    return f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -375,20 +289,24 @@ def _first(exc: BaseException, kind: type[BaseException]) -> Any:
     return next((c for c in _causes(exc) if isinstance(c, kind)), None)
 
 
-_VERIFY_REASONS = {
-    9: (Reason.NOT_YET_VALID, "the certificate is not yet valid"),
-    10: (Reason.EXPIRED, "the certificate has expired"),
-    23: (Reason.REVOKED, "the certificate is revoked"),
-    62: (Reason.HOSTNAME, "the certificate does not cover the name"),
-    64: (Reason.HOSTNAME, "the certificate does not cover the IP address"),
+#: How a verification failure reads in an HTTP message, by its reason (the reason comes from ``errmap``).
+_VERIFY_WORDS: dict[Reason, str] = {
+    Reason.NOT_YET_VALID: "the certificate is not yet valid",
+    Reason.EXPIRED: "the certificate has expired",
+    Reason.REVOKED: "the certificate is revoked",
+    Reason.UNTRUSTED: "the certificate chain is not trusted",
+    Reason.HANDSHAKE: "certificate verification failed",
 }
-_UNTRUSTED_CODES = frozenset({2, 18, 19, 20, 21, 24, 27, 28})
-_UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTDOWN})
+#: The words of a connect failure, by its reason.
+_CONNECT_WORDS: dict[Reason, str] = {
+    Reason.REFUSED: "connection refused (nothing listens)",
+    Reason.FILTERED: "no answer to the TCP handshake (dropped?)",
+}
 
 
 def _classify(exc: BaseException, phase: str, timeout: float) -> tuple[Layer, Reason, str] | None:
     """Map an exception of one attempt to (layer, reason, what happened); None if unknown."""
-    within = f"within {_fmt_s(timeout)}"
+    within = f"within {format_duration(timeout)}"
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return {
             "dns": (Layer.DNS, Reason.TIMEOUT, f"name lookup did not finish {within}"),
@@ -397,10 +315,10 @@ def _classify(exc: BaseException, phase: str, timeout: float) -> tuple[Layer, Re
             "body": (Layer.HTTP, Reason.TIMEOUT, f"response body not complete {within} (server too slow or trickling)"),
         }.get(phase, (Layer.HTTP, Reason.TIMEOUT, f"no response {within}"))
     if (gai := _first(exc, socket.gaierror)) is not None:
-        if gai.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-            nodata = gai.errno == getattr(socket, "EAI_NODATA", None)
-            return Layer.DNS, Reason.NODATA if nodata else Reason.NXDOMAIN, f"name does not resolve: {gai.strerror}"
-        return Layer.DNS, Reason.SERVFAIL, f"name lookup failed (SERVFAIL or no answer): {gai.strerror}"
+        reason = lookup_reason(gai.errno)
+        if reason is Reason.SERVFAIL:
+            return Layer.DNS, reason, f"name lookup failed (SERVFAIL or no answer): {gai.strerror}"
+        return Layer.DNS, reason, f"name does not resolve: {gai.strerror}"
     if isinstance(exc, httpx.ProxyError):
         proxy_status = str(exc).split(" ", 1)[0]
         reason = Reason.AUTH if proxy_status == "407" else Reason.STATUS
@@ -408,12 +326,12 @@ def _classify(exc: BaseException, phase: str, timeout: float) -> tuple[Layer, Re
     if (cert := _first(exc, ssl.SSLCertVerificationError)) is not None:
         code = getattr(cert, "verify_code", None)
         text = getattr(cert, "verify_message", None) or str(cert)
-        if code in _VERIFY_REASONS:
-            reason, what = _VERIFY_REASONS[code]
-            return Layer.TLS, reason, f"{what} ({text})"
-        if code in _UNTRUSTED_CODES:
-            return Layer.TLS, Reason.UNTRUSTED, f"the certificate chain is not trusted ({text})"
-        return Layer.TLS, Reason.HANDSHAKE, f"certificate verification failed ({text})"
+        reason = verify_reason(code)
+        if reason is Reason.HOSTNAME:
+            what = "the certificate does not cover the " + ("IP address" if code == V_IP_ADDRESS_MISMATCH else "name")
+        else:
+            what = _VERIFY_WORDS[reason]
+        return Layer.TLS, reason, f"{what} ({text})"
     ssl_err = _first(exc, ssl.SSLError)
     # After the handshake only a TLS alert (e.g. TLS 1.3 "certificate required") is a TLS fault;
     # a TLS stream cut mid-body is the server breaking HTTP.
@@ -425,14 +343,11 @@ def _classify(exc: BaseException, phase: str, timeout: float) -> tuple[Layer, Re
         return Layer.HTTP, Reason.SETUP, f"cannot send the request: {exc}"
     if phase in ("start", "connect") and isinstance(exc, httpx.ConnectError | OSError):
         os_err = next((c for c in _causes(exc) if isinstance(c, OSError) and c.errno), None)
-        number = os_err.errno if os_err is not None else None
-        if number == errno.ECONNREFUSED:
-            return Layer.TCP, Reason.REFUSED, "connection refused (nothing listens)"
-        if os_err is not None and number in _UNREACHABLE_ERRNOS:
-            return Layer.TCP, Reason.UNREACHABLE, f"unreachable: {os_err.strerror}"
-        if number == errno.ETIMEDOUT:
-            return Layer.TCP, Reason.FILTERED, "no answer to the TCP handshake (dropped?)"
-        return Layer.TCP, Reason.UNREACHABLE, f"cannot connect: {os_err or exc}"
+        reason = connect_reason(os_err.errno if os_err is not None else None)
+        if reason is None:
+            return Layer.TCP, Reason.UNREACHABLE, f"cannot connect: {os_err or exc}"
+        assert os_err is not None
+        return Layer.TCP, reason, _CONNECT_WORDS.get(reason) or f"unreachable: {os_err.strerror}"
     if isinstance(exc, httpx.TransportError | httpx.DecodingError | OSError):
         return Layer.HTTP, Reason.PROTOCOL, f"the server broke HTTP: {_describe(exc)}"
     return None
@@ -458,7 +373,7 @@ class ConnectionOptions(TypedDict, total=False):
     client_key: Path | None
     proxy: str | None
     verify: bool
-    redact: Redactor
+    redact: Redact
 
 
 class HttpAttempt:
@@ -479,7 +394,7 @@ class HttpAttempt:
         client_key: Path | None = None,
         proxy: str | None = None,
         verify: bool = True,
-        redact: Redactor = _identity,
+        redact: Redact = no_redaction,
     ) -> None:
         self.url = url
         self.address = address
@@ -508,7 +423,7 @@ class HttpAttempt:
         ca, cert, key = self._paths
         try:
             self._ctx = _ssl_context(self._verify, ca, cert, key, tuple(_mtime(p) for p in self._paths))
-        except _SetupError as exc:
+        except LocalSetupError as exc:
             return self.verdict(Layer.TLS, Reason.SETUP, f"{self.where()}: {exc}", details=self.base_details())
         if self.proxy:
             try:
@@ -816,9 +731,9 @@ def _judge(attempt: HttpAttempt, expect: HttpExpectation, hops: list[Hop], total
             details["body_snippet"] = final.text()[:_SNIPPET_CHARS]
             return attempt.verdict(Layer.HTTP, Reason.BODY, f"{where}: {problem}{cap_note}", details=details)
     if expect.max_latency is not None and total > expect.max_latency:
-        msg = f"{where}: took {_fmt_s(total)}, more than max_latency {_fmt_s(expect.max_latency)}"
+        msg = f"{where}: took {format_duration(total)}, more than max_latency {format_duration(expect.max_latency)}"
         return attempt.verdict(Layer.HTTP, Reason.SLOW, msg, details=details)
-    return attempt.ok(f"{where}: status {status} in {_fmt_s(total)}", details)
+    return attempt.ok(f"{where}: status {status} in {format_duration(total)}", details)
 
 
 def _json_problem(expected: dict[str, Any], hop: Hop) -> str | None:

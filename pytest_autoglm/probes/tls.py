@@ -79,13 +79,25 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from OpenSSL import SSL
 from OpenSSL.crypto import X509StoreFlags
 
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.core.vocabulary import Layer, Reason
+from pytest_autoglm.probes.errmap import (
+    CHAIN_ERRORS,
+    TIME_ERRORS,
+    V_DEPTH_ZERO_SELF_SIGNED,
+    V_SELF_SIGNED_IN_CHAIN,
+    V_UNABLE_TO_GET_ISSUER_CERT,
+    V_UNABLE_TO_GET_ISSUER_LOCALLY,
+    V_UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+    LocalSetupError,
+    verify_text,
+)
 from pytest_autoglm.probes.tcp import (
     LocalSocketError,
     PortState,
     connect_socket,
     describe_target,
-    format_duration,
     is_ip_literal,
     parse_ip,
 )
@@ -166,37 +178,6 @@ _ALERT_CERTIFICATE_REQUIRED: Final = 116
 #: Alerts a server sends when it does not like the client certificate it got (or the lack of one).
 _CLIENT_CERT_ALERTS: Final = frozenset({40, 42, 43, 44, 45, 46, 48, 49, 51, 116})
 
-# X509_V_ERR_* codes this module tells apart.
-_V_UNABLE_TO_GET_ISSUER_CERT: Final = 2
-_V_DEPTH_ZERO_SELF_SIGNED: Final = 18
-_V_SELF_SIGNED_IN_CHAIN: Final = 19
-_V_UNABLE_TO_GET_ISSUER_LOCALLY: Final = 20
-_V_UNABLE_TO_VERIFY_LEAF_SIGNATURE: Final = 21
-_CHAIN_ERRORS: Final = frozenset(
-    {
-        _V_UNABLE_TO_GET_ISSUER_CERT,
-        _V_DEPTH_ZERO_SELF_SIGNED,
-        _V_SELF_SIGNED_IN_CHAIN,
-        _V_UNABLE_TO_GET_ISSUER_LOCALLY,
-        _V_UNABLE_TO_VERIFY_LEAF_SIGNATURE,
-    }
-)
-#: Validity-period errors: judged here against ``now`` instead (they should not occur: NO_CHECK_TIME).
-_TIME_ERRORS: Final = frozenset({9, 10, 11, 12, 13, 14, 15, 16})
-_VERIFY_TEXTS: Final[dict[int, str]] = {
-    7: "a certificate signature does not verify",
-    22: "the certificate chain is too long",
-    24: "a certificate in the chain is not a valid CA certificate",
-    25: "a path length constraint is exceeded",
-    26: "the certificate is not meant for TLS servers (extended key usage)",
-    27: "the certificate is not trusted",
-    28: "the certificate is rejected",
-    66: "the server certificate's key is too weak",
-    67: "a CA certificate's key is too weak",
-    68: "a CA certificate's signature algorithm is too weak",
-}
-
-
 # --------------------------------------------------------------------------- expectation
 
 
@@ -232,10 +213,6 @@ class TlsExpectation:
 # --------------------------------------------------------------------------- SSL contexts
 
 
-class _SetupError(Exception):
-    """A local file (CA bundle, client certificate or key) cannot be used."""
-
-
 @dataclass(frozen=True)
 class _ContextKey:
     """Everything a cached SSL context depends on; files by path, mtime and size, so edits reload."""
@@ -262,7 +239,7 @@ def _file_key(path: Path | None, what: str) -> tuple[str, int, int] | None:
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise _SetupError(f"{what} {path}: {exc.strerror or exc}") from None
+        raise LocalSetupError(f"{what} {path}: {exc.strerror or exc}") from None
     return (os.fspath(path), st.st_mtime_ns, st.st_size)
 
 
@@ -284,7 +261,7 @@ def _context(key: _ContextKey) -> SSL.Context:
             try:
                 ctx.load_verify_locations(key.ca_bundle[0])
             except SSL.Error as exc:
-                raise _SetupError(
+                raise LocalSetupError(
                     f"ca_bundle {key.ca_bundle[0]}: no usable certificate ({_ssl_error_text(exc)})"
                 ) from None
         store = ctx.get_cert_store()
@@ -299,13 +276,13 @@ def _context(key: _ContextKey) -> SSL.Context:
         try:
             ctx.use_certificate_chain_file(cert_path)
         except SSL.Error as exc:
-            raise _SetupError(f"client_cert {cert_path}: no usable certificate ({_ssl_error_text(exc)})") from None
+            raise LocalSetupError(f"client_cert {cert_path}: no usable certificate ({_ssl_error_text(exc)})") from None
         try:
             ctx.use_privatekey_file(key_path)
             ctx.check_privatekey()
         except SSL.Error as exc:
             where = "client_key" if key.client_key is not None else "client_cert (no client_key given)"
-            raise _SetupError(
+            raise LocalSetupError(
                 f"{where} {key_path}: no private key matching the certificate ({_ssl_error_text(exc)})"
             ) from None
     ctx.set_info_callback(_on_info)
@@ -719,35 +696,23 @@ def _aia_issuer_url(cert: x509.Certificate) -> str | None:
     return None
 
 
-def _verify_error_text(code: int) -> str:
-    text = _VERIFY_TEXTS.get(code)
-    if text is not None:
-        return text
-    try:  # OpenSSL's own wording for rarer codes; private binding, so guarded
-        from OpenSSL._util import ffi, lib
-
-        return str(ffi.string(lib.X509_verify_cert_error_string(code)).decode("ascii", "replace"))
-    except Exception:  # noqa: BLE001 - a wording is not worth a crash
-        return f"certificate verification error {code}"
-
-
 def _trust_problem(
     errors: Sequence[tuple[int, int]], sent: Sequence[x509.Certificate], built: Sequence[x509.Certificate]
 ) -> str | None:
     """Why the chain does not lead to an anchor, in the words an engineer acts on (None: it does)."""
-    errors = [(code, depth) for code, depth in errors if code not in _TIME_ERRORS]
+    errors = [(code, depth) for code, depth in errors if code not in TIME_ERRORS]
     if not errors:
         return None
-    code, depth = next(((c, d) for c, d in errors if c in _CHAIN_ERRORS), errors[0])
+    code, depth = next(((c, d) for c, d in errors if c in CHAIN_ERRORS), errors[0])
     chain = list(built) or list(sent)
     leaf = chain[0] if chain else None
-    if code == _V_DEPTH_ZERO_SELF_SIGNED and leaf is not None:
+    if code == V_DEPTH_ZERO_SELF_SIGNED and leaf is not None:
         return f"self-signed certificate '{_short_name(leaf.subject)}' (not a trust anchor; add it to ca_bundle to trust it)"
-    if code == _V_SELF_SIGNED_IN_CHAIN and chain:
+    if code == V_SELF_SIGNED_IN_CHAIN and chain:
         root = chain[min(depth, len(chain) - 1)]
         return f"unknown CA: the chain ends in the self-signed root '{_short_name(root.subject)}', which is not a trust anchor"
     if (
-        code in (_V_UNABLE_TO_GET_ISSUER_LOCALLY, _V_UNABLE_TO_GET_ISSUER_CERT, _V_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+        code in (V_UNABLE_TO_GET_ISSUER_LOCALLY, V_UNABLE_TO_GET_ISSUER_CERT, V_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
         and chain
     ):
         top = chain[min(depth, len(chain) - 1)]
@@ -766,7 +731,7 @@ def _trust_problem(
             f"unknown issuer '{issuer}': it is not a trust anchor and the server sent no intermediate certificate"
             " (an unknown CA, or an incomplete chain with the intermediate missing)"
         )
-    return f"{_verify_error_text(code)} (depth {depth})"
+    return f"{verify_text(code)} (depth {depth})"
 
 
 #: OpenSSL's default security level here (2): RSA/DSA keys of fewer bits, EC keys of fewer bits, are refused.
@@ -1016,7 +981,7 @@ async def check_tls(
             SSL.TLS1_3_VERSION,
         )
         ctx = _context(key)
-    except _SetupError as exc:
+    except LocalSetupError as exc:
         return _fail(Layer.TLS, Reason.SETUP, where, f"cannot check: {exc}", address, base_details, transient=False)
 
     attempt = await _handshake(address, port, ctx, key, sni, deadline, request_ocsp=True)
@@ -1047,7 +1012,7 @@ async def check_tls(
         if trust is not None:
             problems.append((Reason.UNTRUSTED, trust))
             details["verify_errors"] = [
-                {"code": c, "depth": d, "text": _verify_error_text(c)} for c, d in attempt.state.verify_errors
+                {"code": c, "depth": d, "text": verify_text(c)} for c, d in attempt.state.verify_errors
             ]
         if not cert_covers_name(leaf, name):
             problems.append((Reason.HOSTNAME, _hostname_text(leaf, name, expect.sni is not None)))

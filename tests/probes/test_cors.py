@@ -21,7 +21,8 @@ from pytest_autoglm.probes.cors import (
     check_cors_origin,
     serialize_origin,
 )
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from tests.fakes.http_servers import (
     ALLOWED_ORIGIN,
     SECRET_TOKEN,

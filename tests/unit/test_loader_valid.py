@@ -15,8 +15,8 @@ from pytest_autoglm import InventoryError, LoadedInventory, load_inventory
 from pytest_autoglm.inventory.models import BUILTIN_SETTINGS, DnsExpectation, Target
 from pytest_autoglm.inventory.plan import Check, build_plan
 from pytest_autoglm.inventory.secrets import MASK, Redactor
-from pytest_autoglm.inventory.values import format_duration, parse_duration, parse_port
-from pytest_autoglm.probes.results import Layer
+from pytest_autoglm.core.values import format_duration, parse_duration, parse_port
+from pytest_autoglm.core.vocabulary import Layer
 
 API_KEY = "sk-test-0123456789abcdef"
 
@@ -697,7 +697,9 @@ def test_parse_duration_refuses(bad: object) -> None:
         parse_duration(bad)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0.25, "250ms"), (2.0, "2s"), (1.5, "1.5s"), (0.0, "0ms")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.25, "250ms"), (2.0, "2s"), (1.5, "1.5s"), (0.0, "0ms"), (0.0025, "2.5ms")]
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
