@@ -182,7 +182,7 @@ def normalize_rdata(rdata: dns.rdata.Rdata) -> str:
     if rdtype == "AAAA":
         return ipaddress.IPv6Address(rdata.address).compressed  # type: ignore[attr-defined]
     if rdtype in ("CNAME", "NS", "PTR"):
-        return rdata.target.canonicalize().to_text()  # type: ignore[attr-defined]
+        return str(rdata.target.canonicalize().to_text())  # type: ignore[attr-defined]
     if rdtype == "MX":
         return f"{rdata.preference} {rdata.exchange.canonicalize().to_text()}"  # type: ignore[attr-defined]
     if rdtype == "SRV":

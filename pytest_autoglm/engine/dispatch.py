@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Iterable
 from pathlib import Path
 
 from pytest_autoglm.inventory.models import HttpCheck, TlsSection
-from pytest_autoglm.inventory.plan import Check, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec
+from pytest_autoglm.inventory.plan import Check, CheckSpec, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.probes import dns as dns_probe
 from pytest_autoglm.probes import tcp as tcp_probe
@@ -31,13 +31,20 @@ def warm_up(checks: Iterable[Check]) -> None:
         importlib.import_module(_PROBE_MODULES[kind])
 
 
+def web_url(spec: CheckSpec) -> str | None:
+    """The URL an http or cors check requests (None for the other kinds)."""
+    if isinstance(spec, HttpCheck):
+        return spec.url
+    if isinstance(spec, CorsOriginSpec):
+        return spec.check.url
+    return None
+
+
 def speaks_tls(check: Check) -> bool:
     if check.kind is Layer.TLS:
         return True
-    if check.kind in (Layer.HTTP, Layer.CORS):
-        url = check.spec.url if isinstance(check.spec, HttpCheck) else check.spec.check.url
-        return url.startswith("https:")
-    return False
+    url = web_url(check.spec)
+    return url is not None and url.startswith("https:")
 
 
 def connect_host(check: Check) -> str | None:
@@ -46,7 +53,8 @@ def connect_host(check: Check) -> str | None:
         return check.host
     if check.proxy:
         return None
-    url = check.spec.url if isinstance(check.spec, HttpCheck) else check.spec.check.url
+    url = web_url(check.spec)
+    assert url is not None, f"no host to connect to for {check.kind}"
     return url_host_port(url)[0]
 
 
@@ -152,22 +160,22 @@ async def _http_attempt(check: Check, address: str | None) -> Verdict:
         headers=dict(spec.headers),
         follow_redirects=spec.follow_redirects,
     )
-    cert, key = check.extra.get("client_cert"), check.extra.get("client_key")
     return await http_probe.check_http(
         expect,
         address=address,
         timeout=check.timeout,
         ca_bundle=_path(check.ca_bundle),
-        client_cert=_path(cert),
-        client_key=_path(key),
+        client_cert=_path(check.client_cert),
+        client_key=_path(check.client_key),
         proxy=check.proxy,
-        verify=check.extra.get("verify", True),
+        verify=check.verify,
         redact=check.redact,
     )
 
 
 async def _cors_attempt(check: Check, address: str | None) -> Verdict:
     from pytest_autoglm.probes import cors as cors_probe
+    from pytest_autoglm.probes.http import ConnectionOptions
 
     spec = check.spec
     assert isinstance(spec, CorsOriginSpec)
@@ -177,17 +185,20 @@ async def _cors_attempt(check: Check, address: str | None) -> Verdict:
         headers=tuple(spec.check.headers),
         credentials=spec.check.credentials,
     )
-    common = {
-        "address": address,
-        "timeout": check.timeout,
-        "ca_bundle": _path(check.ca_bundle),
-        "client_cert": _path(check.extra.get("client_cert")),
-        "client_key": _path(check.extra.get("client_key")),
-        "proxy": check.proxy,
-        "verify": check.extra.get("verify", True),
-        "redact": check.redact,
-    }
+    connection = ConnectionOptions(
+        address=address,
+        ca_bundle=_path(check.ca_bundle),
+        client_cert=_path(check.client_cert),
+        client_key=_path(check.client_key),
+        proxy=check.proxy,
+        verify=check.verify,
+        redact=check.redact,
+    )
     if spec.hole is not None:
-        return await cors_probe.check_cors_hole(expect, spec.hole, tuple(spec.check.allow), **common)
+        return await cors_probe.check_cors_hole(
+            expect, spec.hole, tuple(spec.check.allow), timeout=check.timeout, **connection
+        )
     assert spec.origin is not None
-    return await cors_probe.check_cors_origin(expect, spec.origin, should_allow=spec.should_allow, **common)
+    return await cors_probe.check_cors_origin(
+        expect, spec.origin, should_allow=spec.should_allow, timeout=check.timeout, **connection
+    )

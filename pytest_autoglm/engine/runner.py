@@ -16,7 +16,7 @@ import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
@@ -68,6 +68,30 @@ _TLS_BLOCKING = frozenset(
         Reason.UPSTREAM,
     }
 )
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What the plugin asks of a probe engine: the in-process :class:`Engine` and the forked
+    :class:`~pytest_autoglm.engine.process.ProcessRunner` both are one.
+
+    Every entry point is called from pytest's thread; results are :class:`CheckResult` records.
+    """
+
+    def schedule(self, checks: Sequence[Check]) -> None:
+        """Start the given checks now (in order); ones already scheduled are left alone."""
+
+    def result(self, check: Check) -> CheckResult:
+        """Block until ``check`` has a result (scheduling it alone if nobody did); never hangs on a dead engine."""
+
+    def when_done(self, check: Check, callback: Callable[[concurrent.futures.Future[CheckResult]], None]) -> None:
+        """Call ``callback`` with the check's future once it is settled (from another thread)."""
+
+    def alive(self) -> bool:
+        """Whether the engine runs and makes progress."""
+
+    def close(self) -> None:
+        """Stop what still runs (bounded); results not yet settled are cancelled."""
 
 
 class EngineStopped(RuntimeError):
@@ -266,9 +290,9 @@ class Engine:
                 self._quiet.clear()
             task = asyncio.ensure_future(self._run_measured(check) if measured else self._run_check(check))
             self._tasks[check.id] = task
-            task.add_done_callback(lambda t, cid=check.id, m=measured: self._finished(cid, t, m))
+            task.add_done_callback(functools.partial(self._finished, check.id, measured))
 
-    def _finished(self, check_id: str, task: asyncio.Task[CheckResult], measured: bool) -> None:
+    def _finished(self, check_id: str, measured: bool, task: asyncio.Task[CheckResult]) -> None:
         if not measured:
             self._busy -= 1
             if self._busy == 0 and self._quiet is not None:
@@ -289,7 +313,7 @@ class Engine:
         if task.cancelled():
             future.cancel()
         elif task.exception() is not None:
-            future.set_exception(task.exception())  # type: ignore[arg-type]
+            future.set_exception(task.exception())
         else:
             future.set_result(task.result())
 

@@ -158,12 +158,12 @@ def parse_yaml(text: str, file: str) -> LocatedDict:
         raise InventoryError("empty inventory; it needs at least 'version: 1' and 'targets:'", file=file, line=1, col=1)
     data = _Converter(file).convert(node)
     if not isinstance(data, LocatedDict):
-        mark = Mark.of(node, file)
+        where = Mark.of(node, file)
         raise InventoryError(
             "the top level must be a mapping with keys such as version, defaults and targets",
             file=file,
-            line=mark.line,
-            col=mark.col,
+            line=where.line,
+            col=where.col,
         )
     return data
 

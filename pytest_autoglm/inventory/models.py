@@ -240,7 +240,7 @@ def _dns_expectation(rdtype: str) -> Any:
         if isinstance(value, DnsExpectation):
             return value
         if value in ("present", "absent"):
-            return DnsExpectation(mode=value)  # type: ignore[arg-type]
+            return DnsExpectation(mode=value)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return DnsExpectation(mode="equal", values=(validate_record_value(rdtype, str(value)),))
         if isinstance(value, list):
@@ -388,7 +388,7 @@ def _positive_duration(value: object) -> float:
 
 PositiveDuration = Annotated[
     float, BeforeValidator(_positive_duration), WithJsonSchema(Duration.__metadata__[-1].json_schema)
-]  # type: ignore[attr-defined]
+]
 
 
 class Settings(_Model):

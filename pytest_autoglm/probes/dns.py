@@ -138,7 +138,7 @@ def _extract(response: dns.message.Message, qname: dns.name.Name, rdtype: str) -
         cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if cname is None:
             break
-        name = next(iter(cname)).target  # type: ignore[attr-defined]
+        name = next(iter(cname)).target
         chain.append(name.to_text())
     return [], chain
 
@@ -407,7 +407,7 @@ async def _dot(
     try:
         return await dns.asyncquery.tls(q, where, timeout=timeout, port=spec.port, sock=sock, backend=backend)
     finally:
-        sock.writer.transport.abort()  # type: ignore[attr-defined]
+        sock.writer.transport.abort()
         await asyncio.sleep(0)  # let the loop run the close it scheduled
 
 
@@ -663,7 +663,7 @@ def _expected(mode: str, rdtype: str, values: Sequence[str]) -> str:
 def _judge(mode: str, expected: frozenset[str], answer: DnsAnswer) -> tuple[Reason, str] | None:
     """Why ``answer`` breaks the expectation (reason, what came), or None if it holds."""
     if answer.reason in _NOT_RESOLVING:
-        return answer.reason, answer.message  # type: ignore[return-value]
+        return answer.reason, answer.message
     got = set(answer.records)
     if mode == "absent":
         return (Reason.UNEXPECTED, f"got {_fmt_set(answer.records)}") if got else None

@@ -343,11 +343,10 @@ def _classify(exc: BaseException, phase: str, timeout: float) -> tuple[Layer, Re
         return Layer.HTTP, Reason.SETUP, f"cannot send the request: {exc}"
     if phase in ("start", "connect") and isinstance(exc, httpx.ConnectError | OSError):
         os_err = next((c for c in _causes(exc) if isinstance(c, OSError) and c.errno), None)
-        reason = connect_reason(os_err.errno if os_err is not None else None)
-        if reason is None:
+        connect = connect_reason(os_err.errno if os_err is not None else None)
+        if connect is None or os_err is None:
             return Layer.TCP, Reason.UNREACHABLE, f"cannot connect: {os_err or exc}"
-        assert os_err is not None
-        return Layer.TCP, reason, _CONNECT_WORDS.get(reason) or f"unreachable: {os_err.strerror}"
+        return Layer.TCP, connect, _CONNECT_WORDS.get(connect) or f"unreachable: {os_err.strerror}"
     if isinstance(exc, httpx.TransportError | httpx.DecodingError | OSError):
         return Layer.HTTP, Reason.PROTOCOL, f"the server broke HTTP: {_describe(exc)}"
     return None

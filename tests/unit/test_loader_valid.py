@@ -286,7 +286,7 @@ def test_spec_example_plan_settings(spec_example: LoadedInventory, here: Path) -
     web = plan["tcp[prod:web:443/open]"]
     assert (web.timeout, web.retries, web.backoff) == (5.0, 2, 0.2)  # the defaults, not base.yaml's
     http = plan["http[prod:api:GET https://api.example.com/health]"]
-    assert http.extra["client_cert"] == str((here / "certs" / "client.pem").resolve())
+    assert http.client_cert == str((here / "certs" / "client.pem").resolve())
 
 
 # -- defaults of the sections -------------------------------------------------------------------------
