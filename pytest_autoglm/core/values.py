@@ -110,7 +110,7 @@ def parse_status(value: object) -> StatusSpec:
     classes: set[int] = set()
     for item in items:
         if isinstance(item, list | tuple):
-            raise ValueError(f"invalid status {item!r}: lists cannot be nested; expected {_STATUS_FORMS}")  # noqa: TRY004 - the loader's contract is ValueError
+            raise ValueError(f"invalid status {item!r}: lists cannot be nested; expected {_STATUS_FORMS}")
         code, klass = _parse_status_item(item)
         if code is not None:
             codes.add(code)
@@ -121,7 +121,7 @@ def parse_status(value: object) -> StatusSpec:
 
 def _parse_status_item(item: object) -> tuple[int | None, int | None]:
     if isinstance(item, bool):  # YAML ``yes`` is not a status
-        raise ValueError(f"invalid status {item!r}: expected {_STATUS_FORMS}")  # noqa: TRY004 - loader contract
+        raise ValueError(f"invalid status {item!r}: expected {_STATUS_FORMS}")
     if isinstance(item, str):
         text = item.strip()
         if _DIGITS.fullmatch(text):

@@ -8,14 +8,14 @@ import ssl
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
 
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import parse_status
+from pytest_autoglm.core.vocabulary import Layer
 from pytest_autoglm.inventory.models import HttpCheck, TlsSection
 from pytest_autoglm.inventory.plan import Check, CheckSpec, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.probes import dns as dns_probe
 from pytest_autoglm.probes import tcp as tcp_probe
-from pytest_autoglm.core.records import Verdict
-from pytest_autoglm.core.values import parse_status
-from pytest_autoglm.core.vocabulary import Layer
 
 _PROBE_MODULES = {
     Layer.TLS: "pytest_autoglm.probes.tls",

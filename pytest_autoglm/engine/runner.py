@@ -18,12 +18,12 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from pytest_autoglm.core.records import CheckResult, Verdict
+from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.dns import DnsSession
-from pytest_autoglm.core.records import CheckResult, Verdict
-from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from pytest_autoglm.core.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
-from pytest_autoglm.inventory.urls import UrlParts, parse_url
 from pytest_autoglm.core.values import parse_duration, parse_port, parse_status
+from pytest_autoglm.inventory.urls import UrlParts, parse_url
 
 #: Tags become pytest markers: pytest's own markers would skip, xfail or parametrize items.
 RESERVED_TAGS = frozenset(

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from pytest_autoglm.core.records import Redact
-from pytest_autoglm.inventory.models import CorsCheck, HttpCheck, Target, TlsSection
 from pytest_autoglm.core.resolvers import ResolverSpec
+from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
+from pytest_autoglm.inventory.models import CorsCheck, HttpCheck, Target, TlsSection
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
-from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
 
 #: DNS record types whose lookup failure means a connection to the name cannot be made.
 ADDRESS_RECORD_TYPES = frozenset({"A", "AAAA", "CNAME"})

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 import httpcore  # noqa: F401  # httpx imports it on the first client: ~0.4 s inside a measured attempt
 import httpx
 
+from pytest_autoglm.core.records import Redact, Verdict, no_redaction
+from pytest_autoglm.core.values import DEFAULT_STATUS, StatusSpec, format_duration, parse_status
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.dns import getaddrinfo_in_thread
 from pytest_autoglm.probes.errmap import (
     V_IP_ADDRESS_MISMATCH,
@@ -57,9 +60,6 @@ from pytest_autoglm.probes.errmap import (
     lookup_reason,
     verify_reason,
 )
-from pytest_autoglm.core.records import Redact, Verdict, no_redaction
-from pytest_autoglm.core.values import DEFAULT_STATUS, StatusSpec, format_duration, parse_status
-from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.tcp import is_ip_literal
 
 __all__ = [
@@ -634,7 +634,7 @@ async def _follow(attempt: HttpAttempt, expect: HttpExpectation) -> list[Hop]:
                     transient=False,
                 )
             )
-        if hop.status == 303 and method != "HEAD" or hop.status in (301, 302) and method == "POST":
+        if (hop.status == 303 and method != "HEAD") or (hop.status in (301, 302) and method == "POST"):
             method = "GET"
         if _origin(nxt) != first:
             headers = {k: v for k, v in headers.items() if k.lower() in _CROSS_ORIGIN_SAFE_HEADERS}

@@ -956,7 +956,7 @@ async def check_tls(
         now = now.replace(tzinfo=UTC)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    if not is_ip_literal(address.split("%")[0]):
+    if not is_ip_literal(address.split("%", maxsplit=1)[0]):
         raise ValueError(f"not an IP address: {address!r} (resolve the name before probing)")
     port = expect.port
     where = describe_target(address, port, host)
