@@ -22,17 +22,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pytest_autoglm.probes.dns as dnsprobe
+import pytest_autoglm.probes.dns.system as dnsprobe
+from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.resolvers import (
     SUPPORTED_TYPES,
     ResolverSpec,
     parse_resolver,
     validate_record_value,
 )
-from pytest_autoglm.probes.dns import DnsAnswer, check_dns, query, resolve_addresses
-from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.values import format_duration
 from pytest_autoglm.core.vocabulary import Layer, Reason
+from pytest_autoglm.probes.dns import DnsAnswer, check_dns, query, resolve_addresses
 from tests.fakes.dns_server import FakeDnsServer
 
 LONG_TXT = "k=" + "x" * 298  # 300 bytes: served as two character-strings

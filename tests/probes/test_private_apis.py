@@ -6,7 +6,7 @@ import importlib
 
 import anyio
 
-from pytest_autoglm.probes import dns
+from pytest_autoglm.probes.dns import transport as dns
 
 
 def test_anyio_asyncio_backend_module_still_exists() -> None:

@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_autoglm.core.records import Verdict
-from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.tcp import PortState, check_tcp, is_ip_literal, observe_port, parse_ip
 from tests.fakes.netns import STANDARD_PORTS as LAB
 from tests.fakes.netns import NetnsLab
