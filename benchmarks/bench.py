@@ -363,7 +363,7 @@ def profile(
 #: What a stack is spent on, by a frame it contains (first match per category; categories overlap).
 CATEGORIES = [
     ("engine loop", "Engine.start.<locals>.run"),
-    ("dns queries", "query (pytest_autoglm/probes/dns.py"),
+    ("dns queries", "query (pytest_autoglm/probes/dns/query.py"),
     ("imports", "_find_and_load ("),
     ("configure (load+plan)", "pytest_configure (pytest_autoglm/plugin/configure.py"),
     ("collection", "perform_collect"),

@@ -13,7 +13,8 @@ import pytest
 
 from pytest_autoglm.errors import AutoglmError, InventoryError
 from pytest_autoglm.inventory.validate import LoadedInventory, load_inventory
-from pytest_autoglm.probes.results import CheckResult, Layer, Outcome, Reason, Verdict
+from pytest_autoglm.core.records import CheckResult, Verdict
+from pytest_autoglm.core.vocabulary import Layer, Outcome, Reason
 
 __version__ = "0.1.0"
 

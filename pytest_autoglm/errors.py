@@ -6,8 +6,8 @@
     └── InventoryError     a bad inventory: file, line, column, path, what would be right
 
 A check that cannot be carried out locally (an unreadable CA bundle, no file descriptors
-left) is not an exception: its probe returns reason ``setup`` and the item's outcome is
-``error``.
+left) is not an exception to the caller: inside a probe it is ``probes.errmap.LocalSetupError``,
+which the probe turns into reason ``setup``, and the item's outcome is ``error``.
 
 An ``InventoryError`` renders as ``prod.yaml:14:7: targets[1].tcp.open[0]: message``
 so editors and CI logs can jump to the place.

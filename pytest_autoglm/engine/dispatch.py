@@ -8,11 +8,14 @@ import ssl
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
 
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import parse_status
+from pytest_autoglm.core.vocabulary import Layer
 from pytest_autoglm.inventory.models import HttpCheck, TlsSection
-from pytest_autoglm.inventory.plan import Check, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec, url_host_port
+from pytest_autoglm.inventory.plan import Check, CheckSpec, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec
+from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.probes import dns as dns_probe
 from pytest_autoglm.probes import tcp as tcp_probe
-from pytest_autoglm.probes.results import Layer, Verdict
 
 _PROBE_MODULES = {
     Layer.TLS: "pytest_autoglm.probes.tls",
@@ -28,13 +31,20 @@ def warm_up(checks: Iterable[Check]) -> None:
         importlib.import_module(_PROBE_MODULES[kind])
 
 
+def web_url(spec: CheckSpec) -> str | None:
+    """The URL an http or cors check requests (None for the other kinds)."""
+    if isinstance(spec, HttpCheck):
+        return spec.url
+    if isinstance(spec, CorsOriginSpec):
+        return spec.check.url
+    return None
+
+
 def speaks_tls(check: Check) -> bool:
     if check.kind is Layer.TLS:
         return True
-    if check.kind in (Layer.HTTP, Layer.CORS):
-        url = check.spec.url if isinstance(check.spec, HttpCheck) else check.spec.check.url
-        return url.startswith("https:")
-    return False
+    url = web_url(check.spec)
+    return url is not None and url.startswith("https:")
 
 
 def connect_host(check: Check) -> str | None:
@@ -43,7 +53,8 @@ def connect_host(check: Check) -> str | None:
         return check.host
     if check.proxy:
         return None
-    url = check.spec.url if isinstance(check.spec, HttpCheck) else check.spec.check.url
+    url = web_url(check.spec)
+    assert url is not None, f"no host to connect to for {check.kind}"
     return url_host_port(url)[0]
 
 
@@ -65,8 +76,12 @@ def _dns_tls_context(check: Check) -> ssl.SSLContext | None:
     return _resolver_tls_context(check.ca_bundle) if _speaks_tls_to_resolvers(check) else None
 
 
-async def resolve(host: str, check: Check) -> tuple[tuple[str, ...], Verdict | None]:
-    return await dns_probe.resolve_addresses(host, check.resolvers, check.timeout, ssl_context=_dns_tls_context(check))
+async def resolve(
+    host: str, check: Check, session: dns_probe.DnsSession | None = None
+) -> tuple[tuple[str, ...], Verdict | None]:
+    return await dns_probe.resolve_addresses(
+        host, check.resolvers, check.timeout, ssl_context=_dns_tls_context(check), session=session
+    )
 
 
 def measures_latency(check: Check) -> bool:
@@ -74,7 +89,7 @@ def measures_latency(check: Check) -> bool:
     return check.kind is Layer.HTTP and isinstance(check.spec, HttpCheck) and check.spec.max_latency is not None
 
 
-def dns_attempt(check: Check) -> Awaitable[Verdict]:
+def dns_attempt(check: Check, session: dns_probe.DnsSession | None = None) -> Awaitable[Verdict]:
     spec = check.spec
     assert isinstance(spec, DnsCheckSpec)
     return dns_probe.check_dns(
@@ -86,6 +101,7 @@ def dns_attempt(check: Check) -> Awaitable[Verdict]:
         consistent=spec.consistent,
         timeout=check.timeout,
         ssl_context=_dns_tls_context(check),
+        session=session,
     )
 
 
@@ -137,29 +153,29 @@ async def _http_attempt(check: Check, address: str | None) -> Verdict:
     expect = http_probe.HttpExpectation(
         url=spec.url,
         method=spec.method,
-        status=http_probe.parse_status(spec.status),
+        status=parse_status(spec.status),
         body_contains=spec.body_contains,
         json=spec.json_,
         max_latency=spec.max_latency,
         headers=dict(spec.headers),
         follow_redirects=spec.follow_redirects,
     )
-    cert, key = check.extra.get("client_cert"), check.extra.get("client_key")
     return await http_probe.check_http(
         expect,
         address=address,
         timeout=check.timeout,
         ca_bundle=_path(check.ca_bundle),
-        client_cert=_path(cert),
-        client_key=_path(key),
+        client_cert=_path(check.client_cert),
+        client_key=_path(check.client_key),
         proxy=check.proxy,
-        verify=check.extra.get("verify", True),
+        verify=check.verify,
         redact=check.redact,
     )
 
 
 async def _cors_attempt(check: Check, address: str | None) -> Verdict:
     from pytest_autoglm.probes import cors as cors_probe
+    from pytest_autoglm.probes.http import ConnectionOptions
 
     spec = check.spec
     assert isinstance(spec, CorsOriginSpec)
@@ -169,17 +185,20 @@ async def _cors_attempt(check: Check, address: str | None) -> Verdict:
         headers=tuple(spec.check.headers),
         credentials=spec.check.credentials,
     )
-    common = {
-        "address": address,
-        "timeout": check.timeout,
-        "ca_bundle": _path(check.ca_bundle),
-        "client_cert": _path(check.extra.get("client_cert")),
-        "client_key": _path(check.extra.get("client_key")),
-        "proxy": check.proxy,
-        "verify": check.extra.get("verify", True),
-        "redact": check.redact,
-    }
+    connection = ConnectionOptions(
+        address=address,
+        ca_bundle=_path(check.ca_bundle),
+        client_cert=_path(check.client_cert),
+        client_key=_path(check.client_key),
+        proxy=check.proxy,
+        verify=check.verify,
+        redact=check.redact,
+    )
     if spec.hole is not None:
-        return await cors_probe.check_cors_hole(expect, spec.hole, tuple(spec.check.allow), **common)
+        return await cors_probe.check_cors_hole(
+            expect, spec.hole, tuple(spec.check.allow), timeout=check.timeout, **connection
+        )
     assert spec.origin is not None
-    return await cors_probe.check_cors_origin(expect, spec.origin, should_allow=spec.should_allow, **common)
+    return await cors_probe.check_cors_origin(
+        expect, spec.origin, should_allow=spec.should_allow, timeout=check.timeout, **connection
+    )

@@ -28,10 +28,11 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
+from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.vocabulary import Outcome, Reason
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, Engine, EngineStopped, stall_limit
 from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.probes.results import CheckResult, Outcome, Reason
 
 #: Exit code of a child whose engine broke (a bug); the parent reports the checks still open as errors.
 _CHILD_FAILED = 70
@@ -344,12 +345,15 @@ def _pickled(batch: list[tuple[str, CheckResult]]) -> bytes:
     """The batch; a result that cannot be pickled (a bug) is sent as an error of its check."""
     try:
         return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001
+    except Exception:
         safe = []
         for check_id, result in batch:
             try:
                 pickle.dumps(result)
-            except Exception as exc:  # noqa: BLE001
-                result = CheckResult(Outcome.ERROR, None, Reason.SETUP, f"result not transferable: {exc}")
-            safe.append((check_id, result))
+            except Exception as exc:
+                safe.append(
+                    (check_id, CheckResult(Outcome.ERROR, None, Reason.SETUP, f"result not transferable: {exc}"))
+                )
+            else:
+                safe.append((check_id, result))
         return pickle.dumps(safe, protocol=pickle.HIGHEST_PROTOCOL)

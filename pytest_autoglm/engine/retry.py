@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
-from pytest_autoglm.probes.results import Verdict
+from pytest_autoglm.core.records import Verdict
 
 
 def backoff_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:

@@ -12,25 +12,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from pytest_autoglm.core.records import CheckResult, Verdict
+from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
 from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.probes.dns import ANSWER_CACHE as dns_answers
-from pytest_autoglm.probes.dns import UDP_CHANNELS as dns_channels
-from pytest_autoglm.probes.dns import close_channels
-from pytest_autoglm.probes.results import (
-    NAME_DOES_NOT_RESOLVE,
-    CheckResult,
-    Layer,
-    Outcome,
-    Reason,
-    Verdict,
-)
+from pytest_autoglm.probes.dns import DnsSession
 
 T = TypeVar("T")
 
@@ -75,6 +68,30 @@ _TLS_BLOCKING = frozenset(
         Reason.UPSTREAM,
     }
 )
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What the plugin asks of a probe engine: the in-process :class:`Engine` and the forked
+    :class:`~pytest_autoglm.engine.process.ProcessRunner` both are one.
+
+    Every entry point is called from pytest's thread; results are :class:`CheckResult` records.
+    """
+
+    def schedule(self, checks: Sequence[Check]) -> None:
+        """Start the given checks now (in order); ones already scheduled are left alone."""
+
+    def result(self, check: Check) -> CheckResult:
+        """Block until ``check`` has a result (scheduling it alone if nobody did); never hangs on a dead engine."""
+
+    def when_done(self, check: Check, callback: Callable[[concurrent.futures.Future[CheckResult]], None]) -> None:
+        """Call ``callback`` with the check's future once it is settled (from another thread)."""
+
+    def alive(self) -> bool:
+        """Whether the engine runs and makes progress."""
+
+    def close(self) -> None:
+        """Stop what still runs (bounded); results not yet settled are cancelled."""
 
 
 class EngineStopped(RuntimeError):
@@ -126,8 +143,8 @@ class Engine:
         self._tls_slots: asyncio.Semaphore | None = None
         self._latency_slots: asyncio.Semaphore | None = None
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
-        self._answers: dict[Any, Any] = {}  # DNS answers shared by the run's checks (probes.dns.ANSWER_CACHE)
-        self._udp_channels: dict[Any, Any] = {}  # one UDP socket per resolver (probes.dns.UDP_CHANNELS)
+        self._dns = DnsSession()  # answers and UDP sockets shared by the run's checks (loop side)
+        self._dns_attempt = functools.partial(dispatch.dns_attempt, session=self._dns)
         self._quiet: asyncio.Event | None = None
 
     # -- thread-side API -------------------------------------------------------------------------------------
@@ -249,7 +266,7 @@ class Engine:
         def stop() -> None:
             for task in asyncio.all_tasks(loop):
                 task.cancel()
-            close_channels(self._udp_channels)
+            self._dns.close()
             loop.call_soon(loop.stop)
 
         loop.call_soon_threadsafe(stop)
@@ -264,8 +281,6 @@ class Engine:
 
     def _create_tasks(self, checks: Sequence[Check]) -> None:
         assert self._quiet is not None
-        dns_answers.set(self._answers)  # this callback's context is inherited by the tasks it creates
-        dns_channels.set(self._udp_channels)
         for check in checks:
             self._checks[check.id] = check
         for check in checks:
@@ -275,9 +290,9 @@ class Engine:
                 self._quiet.clear()
             task = asyncio.ensure_future(self._run_measured(check) if measured else self._run_check(check))
             self._tasks[check.id] = task
-            task.add_done_callback(lambda t, cid=check.id, m=measured: self._finished(cid, t, m))
+            task.add_done_callback(functools.partial(self._finished, check.id, measured))
 
-    def _finished(self, check_id: str, task: asyncio.Task[CheckResult], measured: bool) -> None:
+    def _finished(self, check_id: str, measured: bool, task: asyncio.Task[CheckResult]) -> None:
         if not measured:
             self._busy -= 1
             if self._busy == 0 and self._quiet is not None:
@@ -298,7 +313,7 @@ class Engine:
         if task.cancelled():
             future.cancel()
         elif task.exception() is not None:
-            future.set_exception(task.exception())  # type: ignore[arg-type]
+            future.set_exception(task.exception())
         else:
             future.set_result(task.result())
 
@@ -376,7 +391,7 @@ class Engine:
     async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
             verdict, attempts = await with_retries(
-                lambda: self._guarded(check, dispatch.dns_attempt, clock),
+                lambda: self._guarded(check, self._dns_attempt, clock),
                 retries=check.retries,
                 backoff=check.backoff,
                 time_left=lambda: clock.left(check.deadline),
@@ -415,7 +430,7 @@ class Engine:
 
                 async def lookup(budgeted: Check) -> Verdict:
                     nonlocal found
-                    found, failure = await dispatch.resolve(host, budgeted)
+                    found, failure = await dispatch.resolve(host, budgeted, self._dns)
                     return failure or Verdict.ok()
 
                 async def attempt() -> Verdict:

@@ -158,12 +158,12 @@ def parse_yaml(text: str, file: str) -> LocatedDict:
         raise InventoryError("empty inventory; it needs at least 'version: 1' and 'targets:'", file=file, line=1, col=1)
     data = _Converter(file).convert(node)
     if not isinstance(data, LocatedDict):
-        mark = Mark.of(node, file)
+        where = Mark.of(node, file)
         raise InventoryError(
             "the top level must be a mapping with keys such as version, defaults and targets",
             file=file,
-            line=mark.line,
-            col=mark.col,
+            line=where.line,
+            col=where.col,
         )
     return data
 
@@ -205,7 +205,7 @@ class _Converter:
             self.active.discard(id(node))
 
     def _scalar(self, node: ScalarNode) -> Any:
-        if node.tag == _TIMESTAMP_TAG or node.tag == _STR_TAG:  # most values: no constructor needed
+        if node.tag in (_TIMESTAMP_TAG, _STR_TAG):  # most values: no constructor needed
             return node.value
         if node.tag not in _PLAIN_SCALAR_TAGS:
             raise self.error(
@@ -325,11 +325,12 @@ def merge_trees(base: LocatedDict, top: LocatedDict) -> LocatedDict:
     for source in (base, top):
         for key, value in source.items():
             current = out.get(key)
+            merged: Any = value
             if key == "targets" and isinstance(current, LocatedList) and isinstance(value, LocatedList):
-                value = _merge_targets(current, value)
+                merged = _merge_targets(current, value)
             elif isinstance(current, LocatedDict) and isinstance(value, LocatedDict):
-                value = merge_trees(current, value)
-            out[key] = value
+                merged = merge_trees(current, value)
+            out[key] = merged
             out.key_marks[key] = source.key_marks[key]
             out.value_marks[key] = source.value_marks[key]
     return out

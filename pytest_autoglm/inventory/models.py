@@ -12,11 +12,11 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from pytest_autoglm.inventory.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
-from pytest_autoglm.inventory.values import parse_duration, parse_port
+from pytest_autoglm.core.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
+from pytest_autoglm.core.values import parse_duration, parse_port, parse_status
+from pytest_autoglm.inventory.urls import UrlParts, parse_url
 
 #: Tags become pytest markers: pytest's own markers would skip, xfail or parametrize items.
 RESERVED_TAGS = frozenset(
@@ -120,8 +120,8 @@ def _http_url(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
     try:
-        url = httpx.URL(value)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        url = parse_url(value)
+    except ValueError as exc:
         raise ValueError(f"invalid URL {value!r}: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"invalid URL {value!r}: expected http://host/... or https://host/...")
@@ -129,7 +129,7 @@ def _http_url(value: object) -> str:
     return value
 
 
-def _check_url_port(url: httpx.URL, value: str, what: str) -> None:
+def _check_url_port(url: UrlParts, value: str, what: str) -> None:
     """httpx accepts any port number and hosts such as 'a%20b'; a connection needs a real host and 1..65535."""
     if url.port is not None and not 1 <= url.port <= 65535:
         raise ValueError(f"invalid {what} {value!r}: port {url.port} is out of range 1..65535")
@@ -148,8 +148,8 @@ def _proxy_url(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a proxy URL, got {value!r}")
     try:
-        url = httpx.URL(value)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        url = parse_url(value)
+    except ValueError as exc:
         raise ValueError(f"invalid proxy URL {value!r}: {exc}") from None
     if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
         raise ValueError(f"invalid proxy URL {value!r}: expected http://host:port (or https://, socks5://)")
@@ -166,8 +166,8 @@ def _origin(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected an origin like https://app.example.com or 'null', got {value!r}")
     try:
-        url = httpx.URL(value)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        url = parse_url(value)
+    except ValueError as exc:
         raise ValueError(f"invalid origin {value!r}: {exc}") from None
     if (
         url.scheme not in ("http", "https")
@@ -187,8 +187,6 @@ Origin = Annotated[
 
 
 def _status(value: object) -> Any:
-    from pytest_autoglm.probes.http import parse_status  # httpx-free parser lives with the probe
-
     parse_status(value)
     return value
 
@@ -242,7 +240,7 @@ def _dns_expectation(rdtype: str) -> Any:
         if isinstance(value, DnsExpectation):
             return value
         if value in ("present", "absent"):
-            return DnsExpectation(mode=value)  # type: ignore[arg-type]
+            return DnsExpectation(mode=value)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return DnsExpectation(mode="equal", values=(validate_record_value(rdtype, str(value)),))
         if isinstance(value, list):
@@ -390,7 +388,7 @@ def _positive_duration(value: object) -> float:
 
 PositiveDuration = Annotated[
     float, BeforeValidator(_positive_duration), WithJsonSchema(Duration.__metadata__[-1].json_schema)
-]  # type: ignore[attr-defined]
+]
 
 
 class Settings(_Model):

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
-import httpx
-
-from pytest_autoglm.inventory.models import CorsCheck, Target
-from pytest_autoglm.inventory.resolvers import ResolverSpec
+from pytest_autoglm.core.records import Redact
+from pytest_autoglm.core.resolvers import ResolverSpec
+from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
+from pytest_autoglm.inventory.models import CorsCheck, HttpCheck, Target, TlsSection
 from pytest_autoglm.inventory.secrets import Redactor
+from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
-from pytest_autoglm.probes.results import CORS_HOLES, Layer
 
 #: DNS record types whose lookup failure means a connection to the name cannot be made.
 ADDRESS_RECORD_TYPES = frozenset({"A", "AAAA", "CNAME"})
-#: Misconfigurations reported with warning severity whatever the target's severity.
-WARNING_MISCONFIGURATIONS = frozenset({"vary_origin"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +51,17 @@ class Check:
     resolvers: tuple[ResolverSpec, ...]
     ca_bundle: str | None
     proxy: str | None
-    spec: Any
+    #: What is expected; which class is told by ``kind`` (see :data:`CheckSpec`).
+    spec: CheckSpec
     depends_on: tuple[str, ...] = ()
     index: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: The client certificate (PEM paths) an http/cors/tls check presents, if any.
+    client_cert: str | None = None
+    client_key: str | None = None
+    #: False when the tls group of the check's port says ``verify: false``.
+    verify: bool = True
     #: Masks the inventory's secrets; probes pass every message and detail through it.
-    redact: Redactor = field(default_factory=Redactor, compare=False, hash=False, repr=False)
+    redact: Redact = field(default_factory=Redactor, compare=False, hash=False, repr=False)
 
     @property
     def host_is_name(self) -> bool:
@@ -67,12 +70,14 @@ class Check:
     @property
     def deadline(self) -> float:
         """Upper bound of the check's own time: every attempt and the longest backoffs."""
-        backoffs = sum(self.backoff * 2**i for i in range(self.retries))
+        backoffs = sum(self.backoff * (1 << i) for i in range(self.retries))
         return self.timeout * (self.retries + 1) + backoffs
 
 
 @dataclass(frozen=True, slots=True)
 class DnsCheckSpec:
+    """One record type of a target's ``dns`` section (``kind`` dns)."""
+
     rdtype: str
     mode: str
     values: tuple[str, ...]
@@ -81,16 +86,26 @@ class DnsCheckSpec:
 
 @dataclass(frozen=True, slots=True)
 class TcpCheckSpec:
+    """One port of a target's ``tcp`` section and what it should be (``kind`` tcp)."""
+
     port: int
     expect: str
 
 
 @dataclass(frozen=True, slots=True)
 class CorsOriginSpec:
+    """One origin (or one misconfiguration probe) of a ``cors`` entry (``kind`` cors)."""
+
     check: CorsCheck
     origin: str | None  # None for a misconfiguration probe
     should_allow: bool
     hole: str | None = None
+
+
+#: A check's expectation, tagged by ``Check.kind``: dns -> DnsCheckSpec, tcp -> TcpCheckSpec,
+#: tls -> TlsSection, http -> HttpCheck, cors -> CorsOriginSpec (the inventory's own models
+#: where they are already the whole expectation).
+CheckSpec: TypeAlias = DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec
 
 
 def is_name(host: str) -> bool:
@@ -99,12 +114,6 @@ def is_name(host: str) -> bool:
     except ValueError:
         return True
     return False
-
-
-def url_host_port(url: str) -> tuple[str, int]:
-    parsed = httpx.URL(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return parsed.host, port
 
 
 def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), first_index: int = 0) -> list[Check]:
@@ -121,7 +130,10 @@ def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), 
 def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSettings = RunSettings()) -> dict[str, Any]:
     """The fields every check of ``target`` shares: the one place settings are resolved."""
     model = loaded.model
-    setting = lambda key: model.resolved_setting(target, key)  # noqa: E731
+
+    def setting(key: str) -> Any:
+        return model.resolved_setting(target, key)
+
     return {
         "environment": loaded.environment,
         "inventory": loaded.display,
@@ -144,7 +156,7 @@ def make_check(
     target: Target,
     kind: Layer,
     subject: str,
-    spec: Any,
+    spec: CheckSpec,
     overrides: RunSettings = RunSettings(),
 ) -> Check:
     """A single check outside the plan (users' own tests), with the target's settings."""
@@ -163,7 +175,7 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
     out: list[Check] = []
     ids: set[str] = set()
 
-    def add(kind: Layer, subject: str, spec: Any, depends_on: tuple[str, ...] = (), **changes: Any) -> Check:
+    def add(kind: Layer, subject: str, spec: CheckSpec, depends_on: tuple[str, ...] = (), **changes: Any) -> Check:
         subject = loaded.redactor(subject)  # a URL may carry a secret: ids and reports never do
         check_id = f"{kind}[{env}:{target.name}:{subject}]"
         n = 2
@@ -208,15 +220,15 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
     def client_identity(url: str) -> dict[str, Any]:
         """The client certificate a web check presents: the tls group of its port, else any that has one."""
         port = url_host_port(url)[1]
-        extra: dict[str, Any] = {}
+        identity: dict[str, Any] = {}
         same_port = next((t for t in target.tls if t.port == port), None)
         if same_port is not None and not same_port.verify:
-            extra["verify"] = False
+            identity["verify"] = False
         groups = sorted(target.tls, key=lambda t: t.port != port)
         chosen = next((t for t in groups if t.client_cert), None)
         if chosen is not None:
-            extra.update(client_cert=chosen.client_cert, client_key=chosen.client_key)
-        return {"extra": extra} if extra else {}
+            identity.update(client_cert=chosen.client_cert, client_key=chosen.client_key)
+        return identity
 
     for http in target.http:
         add(Layer.HTTP, f"{http.method} {http.url}", http, web_deps(http.url), **client_identity(http.url))

@@ -12,7 +12,8 @@ from pytest_autoglm.gcpause import gc_paused
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.plugin.state import InventorySlot, get_state
-from pytest_autoglm.probes.results import CheckResult, Outcome
+from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
 
 result_key = pytest.StashKey[CheckResult]()

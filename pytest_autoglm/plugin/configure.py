@@ -12,7 +12,7 @@ from pytest_autoglm.inventory.plan import RunSettings, build_plan
 from pytest_autoglm.inventory.validate import load_inventory
 from pytest_autoglm.plugin.options import Options, read_options
 from pytest_autoglm.plugin.state import InventorySlot, RunState, get_state, state_key
-from pytest_autoglm.probes.results import Layer
+from pytest_autoglm.core.vocabulary import Layer
 
 KIND_MARKERS = {
     Layer.DNS: "dns: a DNS expectation (generated from an inventory, or your own test over targets with a dns section)",

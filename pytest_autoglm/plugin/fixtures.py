@@ -19,7 +19,8 @@ from pytest_autoglm.inventory.plan import Check, DnsCheckSpec, RunSettings, TcpC
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.validate import LoadedInventory
 from pytest_autoglm.plugin.state import get_state
-from pytest_autoglm.probes.results import CheckResult, Layer
+from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.vocabulary import Layer
 
 _SECTIONS = {"dns": "dns", "tcp": "tcp", "tls": "tls", "http": "http", "cors": "cors"}
 

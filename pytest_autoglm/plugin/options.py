@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_autoglm.engine.process import fork_available
-from pytest_autoglm.inventory.values import parse_duration
+from pytest_autoglm.core.values import parse_duration
 
 HELP_TARGET = "inventory YAML file to check (repeatable: one environment per file)"
 HELP_REPORT_DIR = "folder for <environment>.json and <environment>.html reports (default: reports)"

@@ -10,7 +10,7 @@ import pytest
 from pytest_autoglm.plugin.collect import CheckItem, result_key
 from pytest_autoglm.plugin.state import get_state
 from pytest_autoglm.plugin.xdist import my_share
-from pytest_autoglm.probes.results import Outcome
+from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
 
 #: The attribute carrying a result across xdist (builtin types only: pytest serializes report.__dict__).

@@ -64,8 +64,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.vocabulary import CORS_HOLES, Layer, Reason
 from pytest_autoglm.probes.http import ConnectionOptions, Hop, HttpAttempt
-from pytest_autoglm.probes.results import CORS_HOLES, Layer, Reason, Verdict
 
 __all__ = [
     "CORS_HOLES",

@@ -137,7 +137,7 @@ def _skip_name(data: bytes, offset: int) -> int:
 def _skip_rr(data: bytes, offset: int) -> int:
     offset = _skip_name(data, offset)
     _, _, _, length = _RR_FIXED.unpack_from(data, offset)
-    return offset + _RR_FIXED.size + length
+    return offset + _RR_FIXED.size + int(length)
 
 
 def _address(rdata: bytes, rdtype: int) -> str:

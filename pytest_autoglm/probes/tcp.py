@@ -22,9 +22,12 @@ import socket
 from enum import StrEnum
 from typing import Final
 
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.core.vocabulary import Layer, Reason
+from pytest_autoglm.probes.errmap import LOCAL_ERRNOS, connect_reason
 
-__all__ = ["EXPECTATIONS", "PortState", "check_tcp", "describe_target", "format_duration", "observe_port"]
+__all__ = ["EXPECTATIONS", "PortState", "check_tcp", "describe_target", "observe_port"]
 
 
 class PortState(StrEnum):
@@ -35,13 +38,6 @@ class PortState(StrEnum):
     FILTERED = "filtered"  # no answer within the deadline (a firewall drops the SYN)
     UNREACHABLE = "unreachable"  # ICMP unreachable / no route / other socket error
 
-
-#: errno values that mean "the host or network cannot be reached".
-_UNREACHABLE_ERRNOS: Final = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
-
-#: errno values that are facts about *this* machine, not about the target: running out
-#: of file descriptors, buffers or ephemeral ports must not be reported as "unreachable".
-_LOCAL_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL})
 
 #: For each expectation: the failure reason per observed state (None: the expectation holds).
 _RULES: Final[dict[str, dict[PortState, Reason | None]]] = {
@@ -77,14 +73,6 @@ EXPECTATIONS: Final = frozenset(_RULES)
 
 class LocalSocketError(OSError):
     """The probe could not be carried out on this machine (out of fds, ports, buffers)."""
-
-
-def format_duration(seconds: float) -> str:
-    """Compact duration for messages: ``250ms``, ``2s``, ``1.5s`` (same style as the inventory)."""
-    if seconds < 1:
-        ms = seconds * 1000
-        return f"{ms:.1f}".rstrip("0").rstrip(".") + "ms" if ms < 10 else f"{ms:.0f}ms"
-    return f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
 
 
 def describe_target(address: str, port: int, host: str | None = None) -> str:
@@ -159,11 +147,12 @@ def _connect_outcome(error: int, sock: socket.socket) -> tuple[PortState, str] |
         except OSError:
             return None
         return PortState.OPEN, "open (handshake completed)"
-    if error == errno.ECONNREFUSED:
+    reason = connect_reason(error)
+    if reason is Reason.REFUSED:
         return PortState.REFUSED, "connection refused (RST)"
-    if error in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN):
+    if reason is Reason.UNREACHABLE:
         return PortState.UNREACHABLE, _errno_text(OSError(error, os.strerror(error)))
-    if error == errno.ETIMEDOUT:  # the kernel gave up on SYN retries first
+    if reason is Reason.FILTERED:  # ETIMEDOUT: the kernel gave up on SYN retries first
         return PortState.FILTERED, f"no answer ({_errno_text(OSError(error, os.strerror(error)))})"
     return None
 
@@ -187,7 +176,7 @@ async def connect_socket(address: str, port: int, timeout: float) -> socket.sock
     try:
         sock = socket.socket(family, socket.SOCK_STREAM)
     except OSError as exc:
-        if exc.errno in _LOCAL_ERRNOS:
+        if exc.errno in LOCAL_ERRNOS:
             raise LocalSocketError(exc.errno, f"cannot create a socket: {_errno_text(exc)}") from exc
         # e.g. EAFNOSUPPORT: this host has no IPv6 at all, so the address cannot be reached.
         return PortState.UNREACHABLE, f"cannot connect: {_errno_text(exc)}"
@@ -228,7 +217,7 @@ async def connect_socket(address: str, port: int, timeout: float) -> socket.sock
             outcome = _connect_outcome(error, sock)
         if outcome is None:
             text = _errno_text(OSError(error, os.strerror(error)))
-            if error in _LOCAL_ERRNOS:
+            if error in LOCAL_ERRNOS:
                 raise LocalSocketError(error, f"cannot connect: {text}")
             return PortState.UNREACHABLE, text
         if outcome[0] is PortState.OPEN:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.inventory.secrets import Redactor
-from pytest_autoglm.probes.results import CheckResult, Reason
+from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.vocabulary import Reason
 
 
 def render_diagnosis(check: Check, result: CheckResult, redactor: Redactor) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import trustme
 
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.cors import (
     CORS_HOLE_SEVERITY,
     CORS_HOLES,
@@ -21,7 +23,6 @@ from pytest_autoglm.probes.cors import (
     check_cors_origin,
     serialize_origin,
 )
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
 from tests.fakes.http_servers import (
     ALLOWED_ORIGIN,
     SECRET_TOKEN,

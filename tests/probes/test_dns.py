@@ -22,15 +22,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pytest_autoglm.probes.dns as dnsprobe
-from pytest_autoglm.inventory.resolvers import (
+import pytest_autoglm.probes.dns.system as dnsprobe
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.resolvers import (
     SUPPORTED_TYPES,
     ResolverSpec,
     parse_resolver,
     validate_record_value,
 )
+from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.dns import DnsAnswer, check_dns, query, resolve_addresses
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
 from tests.fakes.dns_server import FakeDnsServer
 
 LONG_TXT = "k=" + "x" * 298  # 300 bytes: served as two character-strings
@@ -355,7 +357,7 @@ def test_timeout_is_bounded(transport: str) -> None:
         assert server.queries >= 1  # the query arrived; the server kept quiet
     assert_fail(verdict, Reason.TIMEOUT)
     assert verdict.transient
-    assert f"no answer within {timeout:g}s" in verdict.message
+    assert f"no answer within {format_duration(timeout)}" in verdict.message
     assert elapsed < timeout + 0.7
 
 

@@ -16,7 +16,7 @@ import dns.rrset
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_autoglm.inventory.resolvers import normalize_rdata
+from pytest_autoglm.core.resolvers import normalize_rdata
 from pytest_autoglm.probes import dnswire
 
 _labels = st.from_regex(r"\A[A-Za-z0-9_-]{1,20}\Z")
@@ -101,10 +101,10 @@ def test_broken_or_foreign_datagrams_never_raise(case, junk, cut):
 
 
 def test_the_engine_follows_a_cname_chain_on_the_fast_path(tmp_path: Path):
+    from pytest_autoglm.core.vocabulary import Outcome
     from pytest_autoglm.engine.runner import Engine
     from pytest_autoglm.inventory.plan import build_plan
     from pytest_autoglm.inventory.validate import load_inventory
-    from pytest_autoglm.probes.results import Outcome
     from tests.fakes.dns_server import FakeDnsServer
 
     zone = {"www.test.": {"CNAME": ["edge.test."]}, "edge.test.": {"A": ["127.0.0.7"]}, "v6.test.": {"AAAA": ["::1"]}}
@@ -127,10 +127,10 @@ def test_the_engine_follows_a_cname_chain_on_the_fast_path(tmp_path: Path):
 
 
 def test_a_truncated_fast_answer_is_asked_again_over_tcp(tmp_path: Path):
+    from pytest_autoglm.core.vocabulary import Outcome
     from pytest_autoglm.engine.runner import Engine
     from pytest_autoglm.inventory.plan import build_plan
     from pytest_autoglm.inventory.validate import load_inventory
-    from pytest_autoglm.probes.results import Outcome
     from tests.fakes.dns_server import FakeDnsServer
 
     with FakeDnsServer({"big.test.": {"A": ["127.0.0.9"]}}, truncate_udp=True) as server:

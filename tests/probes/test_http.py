@@ -17,8 +17,10 @@ import trustme
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_autoglm.probes.http import HttpExpectation, StatusSpec, check_http, parse_status
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import StatusSpec, parse_status
+from pytest_autoglm.core.vocabulary import Layer, Reason
+from pytest_autoglm.probes.http import HttpExpectation, check_http
 from tests.fakes.http_servers import (
     SECRET_TOKEN,
     RawHttpServer,

@@ -20,8 +20,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
-from pytest_autoglm.probes.tcp import PortState, check_tcp, format_duration, is_ip_literal, observe_port, parse_ip
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.core.vocabulary import Layer, Reason
+from pytest_autoglm.probes.tcp import PortState, check_tcp, is_ip_literal, observe_port, parse_ip
 from tests.fakes.netns import STANDARD_PORTS as LAB
 from tests.fakes.netns import NetnsLab
 from tests.fakes.tcp_servers import HAS_IPV6_LOOPBACK, free_port, refused_port, silent_listener, tcp_listener

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import trustme
 
-from pytest_autoglm.probes.results import Layer, Reason, Verdict
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.tls import TlsExpectation, cert_covers_name, check_tls
 from tests.fakes.tcp_servers import HAS_IPV6_LOOPBACK, refused_port
 from tests.fakes.tls_server import Issued, TlsServer, make_ca, make_leaf, make_ocsp_response, pem

@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_autoglm.engine.retry import backoff_delay, with_retries
-from pytest_autoglm.engine.runner import _combine, blocks
+from pytest_autoglm.engine.runner import Engine, _combine, blocks
 from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.probes.results import CheckResult, Layer, Outcome, Reason, Verdict
+from pytest_autoglm.core.records import CheckResult, Verdict
+from pytest_autoglm.core.vocabulary import Layer, Outcome, Reason
 
 
 def make_check(kind: Layer) -> Check:
@@ -163,3 +164,15 @@ def test_when_done_schedules_a_check_nobody_scheduled():
             assert settled.result(timeout=10).outcome is Outcome.PASSED
     finally:
         engine.close()
+
+
+def test_both_engines_are_runners() -> None:
+    """The plugin talks to either engine through the Runner protocol only."""
+    from pytest_autoglm.engine.process import ProcessRunner
+    from pytest_autoglm.engine.runner import Runner
+
+    engine = Engine()
+    runner: Runner = engine  # mypy checks the signatures, isinstance the names
+    assert isinstance(runner, Runner)
+    members = {name for name in dir(Runner) if not name.startswith("_")}
+    assert members <= set(dir(ProcessRunner))

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from pytest_autoglm import InventoryError, load_inventory
 from pytest_autoglm.inventory.plan import build_plan
-from pytest_autoglm.inventory.values import MAX_DURATION_S, format_duration, parse_duration, parse_port
+from pytest_autoglm.core.values import MAX_DURATION_S, format_duration, parse_duration, parse_port
 
 LOCATED = re.compile(r"^[^:\n]+:\d+:\d+: ")
 ENVIRON = {"AUTOGLM_API_KEY": "sk-hypothesis-key", "AUTOGLM_PORT": "8443"}

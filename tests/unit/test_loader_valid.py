@@ -15,8 +15,8 @@ from pytest_autoglm import InventoryError, LoadedInventory, load_inventory
 from pytest_autoglm.inventory.models import BUILTIN_SETTINGS, DnsExpectation, Target
 from pytest_autoglm.inventory.plan import Check, build_plan
 from pytest_autoglm.inventory.secrets import MASK, Redactor
-from pytest_autoglm.inventory.values import format_duration, parse_duration, parse_port
-from pytest_autoglm.probes.results import Layer
+from pytest_autoglm.core.values import format_duration, parse_duration, parse_port
+from pytest_autoglm.core.vocabulary import Layer
 
 API_KEY = "sk-test-0123456789abcdef"
 
@@ -286,7 +286,7 @@ def test_spec_example_plan_settings(spec_example: LoadedInventory, here: Path) -
     web = plan["tcp[prod:web:443/open]"]
     assert (web.timeout, web.retries, web.backoff) == (5.0, 2, 0.2)  # the defaults, not base.yaml's
     http = plan["http[prod:api:GET https://api.example.com/health]"]
-    assert http.extra["client_cert"] == str((here / "certs" / "client.pem").resolve())
+    assert http.client_cert == str((here / "certs" / "client.pem").resolve())
 
 
 # -- defaults of the sections -------------------------------------------------------------------------
@@ -697,7 +697,9 @@ def test_parse_duration_refuses(bad: object) -> None:
         parse_duration(bad)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0.25, "250ms"), (2.0, "2s"), (1.5, "1.5s"), (0.0, "0ms")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.25, "250ms"), (2.0, "2s"), (1.5, "1.5s"), (0.0, "0ms"), (0.0025, "2.5ms")]
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 

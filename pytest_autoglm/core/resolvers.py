@@ -100,7 +100,7 @@ def parse_resolver(text: str) -> ResolverSpec:
     """Parse one resolver string of the inventory; raise ValueError saying what would be right."""
     if not isinstance(text, str):
         # ValueError, not TypeError: the loader reports every bad inventory value the same way
-        raise ValueError(f"invalid resolver {text!r}: expected a string; {_EXPECTED_RESOLVER}")  # noqa: TRY004
+        raise ValueError(f"invalid resolver {text!r}: expected a string; {_EXPECTED_RESOLVER}")
     stripped = text.strip()
     if not stripped or any(ch.isspace() or not ch.isprintable() for ch in stripped):
         raise _invalid(text, "empty or contains whitespace" if stripped else "empty")
@@ -182,7 +182,7 @@ def normalize_rdata(rdata: dns.rdata.Rdata) -> str:
     if rdtype == "AAAA":
         return ipaddress.IPv6Address(rdata.address).compressed  # type: ignore[attr-defined]
     if rdtype in ("CNAME", "NS", "PTR"):
-        return rdata.target.canonicalize().to_text()  # type: ignore[attr-defined]
+        return str(rdata.target.canonicalize().to_text())  # type: ignore[attr-defined]
     if rdtype == "MX":
         return f"{rdata.preference} {rdata.exchange.canonicalize().to_text()}"  # type: ignore[attr-defined]
     if rdtype == "SRV":
@@ -207,7 +207,7 @@ def validate_record_value(rdtype: str, value: str) -> str:
     if kind not in SUPPORTED_TYPES:
         raise ValueError(f"unsupported record type {rdtype!r}: expected one of {', '.join(SUPPORTED_TYPES)}")
     if not isinstance(value, str):
-        raise ValueError(f"invalid {kind} value {value!r}: expected a string, {_VALUE_EXAMPLES[kind]}")  # noqa: TRY004
+        raise ValueError(f"invalid {kind} value {value!r}: expected a string, {_VALUE_EXAMPLES[kind]}")
     if kind == "TXT":
         stripped = value.strip()
         if len(stripped) >= 2 and stripped.startswith('"') and stripped.endswith('"'):
@@ -233,6 +233,6 @@ def _from_text(kind: str, value: str) -> dns.rdata.Rdata:
     try:
         # relativize=False with origin=root: "api.example.net" becomes "api.example.net."
         return dns.rdata.from_text(dns.rdataclass.IN, kind, value, origin=dns.name.root, relativize=False)
-    except Exception as exc:  # noqa: BLE001  dnspython raises several kinds; the caller wants one
+    except Exception as exc:
         why = str(exc) or type(exc).__name__
         raise ValueError(f"invalid {kind} value {value!r} ({why}): expected {_VALUE_EXAMPLES[kind]}") from None

@@ -1,0 +1,114 @@
+"""The project's words: layers, outcomes, reasons, severities and the sets the rules are made of.
+
+Every other module imports these names from here and defines none of its own. The string
+values are the contract of ``results.md``: scripts and dashboards key on them, so they are
+never renamed (new ones may be added). No imports beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Layer(StrEnum):
+    """Where a fault lies, in the order an engineer troubleshoots."""
+
+    DNS = "dns"
+    TCP = "tcp"
+    TLS = "tls"
+    HTTP = "http"
+    CORS = "cors"
+
+
+class Outcome(StrEnum):
+    """The pytest outcome of one check; ``error`` means it could not be carried out here."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class Reason(StrEnum):
+    """Stable reason codes (results.md). ``refused`` and ``timeout`` serve several layers."""
+
+    UPSTREAM = "upstream"
+    TIMEOUT = "timeout"
+    # dns
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    MISMATCH = "mismatch"
+    UNEXPECTED = "unexpected"
+    INCONSISTENT = "inconsistent"
+    # tcp
+    FILTERED = "filtered"
+    UNREACHABLE = "unreachable"
+    UNEXPECTED_OPEN = "unexpected_open"
+    UNEXPECTED_REFUSED = "unexpected_refused"
+    # tls
+    HANDSHAKE = "handshake"
+    UNTRUSTED = "untrusted"
+    HOSTNAME = "hostname"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRING = "expiring"
+    REVOKED = "revoked"
+    NO_OCSP_STAPLE = "no_ocsp_staple"
+    OLD_PROTOCOL = "old_protocol"
+    PROTOCOL_UNSUPPORTED = "protocol_unsupported"
+    # http
+    STATUS = "status"
+    BODY = "body"
+    SLOW = "slow"
+    AUTH = "auth"
+    PROTOCOL = "protocol"
+    # cors
+    NOT_ALLOWED = "not_allowed"
+    ALLOWED = "allowed"
+    REFLECTS_ANY_ORIGIN = "reflects_any_origin"
+    WILDCARD_CREDENTIALS = "wildcard_credentials"
+    CREDENTIALS = "credentials"
+    PREFLIGHT = "preflight"
+    VARY_MISSING = "vary_missing"  # extension: the allowed origin varies and Vary: Origin is missing
+    # extensions of this implementation (documented in docs/reports.md)
+    SETUP = "setup"  # the check could not be carried out locally (outcome error)
+
+
+class Severity(StrEnum):
+    """How much a failed check counts (inventory ``severity``; ``--autoglm-fail-on``)."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+#: Reasons whose failure may be transient, so an attempt that ends with one is retried.
+TRANSIENT_REASONS: Final = frozenset(
+    {
+        Reason.TIMEOUT,
+        Reason.SERVFAIL,
+        Reason.REFUSED,
+        Reason.FILTERED,
+        Reason.UNREACHABLE,
+        Reason.HANDSHAKE,
+        Reason.PROTOCOL,
+    }
+)
+
+#: DNS reasons meaning "the name does not resolve": they block higher layers.
+NAME_DOES_NOT_RESOLVE: Final = frozenset({Reason.NXDOMAIN, Reason.SERVFAIL, Reason.REFUSED, Reason.TIMEOUT})
+
+#: The CORS misconfiguration probes (``probes.cors``), each its own check of every ``cors`` entry.
+CORS_HOLES: Final[tuple[str, ...]] = (
+    "reflect_any_origin",
+    "null_origin",
+    "suffix_bypass",
+    "prefix_bypass",
+    "wildcard_credentials",
+    "vary_origin",
+)
+
+#: CORS misconfigurations reported with warning severity whatever the target's severity.
+WARNING_MISCONFIGURATIONS: Final = frozenset({"vary_origin"})

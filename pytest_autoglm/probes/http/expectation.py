@@ -1,0 +1,32 @@
+"""What an ``http`` check expects (inventory.md), already validated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_autoglm.core.values import DEFAULT_STATUS, StatusSpec, parse_status
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HttpExpectation:
+    """One entry of a target's ``http`` list (inventory.md), already validated."""
+
+    url: str
+    method: str = "GET"
+    status: StatusSpec = DEFAULT_STATUS
+    body_contains: str | None = None
+    json: dict[str, Any] | None = None
+    max_latency: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    follow_redirects: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        # Convenience for hand-written expectations: ``status=200`` or ``status="2xx"``.
+        if not isinstance(self.status, StatusSpec):
+            object.__setattr__(self, "status", parse_status(self.status))
+        object.__setattr__(self, "method", self.method.upper())

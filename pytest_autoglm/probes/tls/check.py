@@ -1,0 +1,244 @@
+"""One TLS check attempt: handshake, then trust, name, validity, OCSP and versions judged in turn."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from OpenSSL import SSL
+
+from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.core.vocabulary import Layer, Reason
+from pytest_autoglm.probes.errmap import (
+    LocalSetupError,
+    verify_text,
+)
+from pytest_autoglm.probes.tcp import (
+    describe_target,
+    is_ip_literal,
+)
+from pytest_autoglm.probes.tls.chain import (
+    cert_covers_name,
+    day,
+    details_of,
+    hostname_text,
+    idna,
+    span,
+    trust_problem,
+    validity_problems,
+    weak_key_problem,
+)
+from pytest_autoglm.probes.tls.expectation import VERSION_NUMBER, TlsExpectation, fail
+from pytest_autoglm.probes.tls.handshake import Attempt, ContextKey, context, file_key, handshake
+from pytest_autoglm.probes.tls.ocsp import issuer_of, judge_staple
+from pytest_autoglm.probes.tls.versions import PRECEDENCE, handshake_failed, version_problems
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Whom one attempt talks to, and by when."""
+
+    address: str
+    port: int
+    name: str  # the name the certificate must cover
+    sni: str | None
+    text: str  # ``api.example.com (203.0.113.10) port 443`` for messages
+    deadline: float  # loop time
+    now: datetime  # the moment validity is judged at
+
+
+Problems = list[tuple[Reason, str]]
+
+
+async def check_tls(
+    host: str,
+    address: str,
+    expect: TlsExpectation,
+    *,
+    timeout: float,
+    ca_bundle: Path | None = None,
+    now: datetime | None = None,
+) -> Verdict:
+    """Judge ONE attempt of a ``tls`` expectation against one resolved ``address`` of ``host``.
+
+    Everything (TCP connect, handshake, version probes) is bounded by ``timeout``
+    in total. TCP connect failures are reported at layer ``tcp``; a silent or
+    stalling server gives ``timeout`` at layer ``tls``. ``now`` (default: the
+    clock) is the moment validity is judged at. Raises ``ValueError`` only for
+    caller bugs: ``address`` not an IP literal, an invalid server name.
+    """
+    at = _where(host, address, expect, timeout, now)
+    details: dict[str, Any] = {"address": address, "port": at.port, "sni": at.sni}
+    try:
+        key = _context_key(expect, ca_bundle)
+        ctx = context(key)
+    except LocalSetupError as exc:
+        return fail(Layer.TLS, Reason.SETUP, at.text, f"cannot check: {exc}", address, details, transient=False)
+
+    attempt = await handshake(address, at.port, ctx, key, at.sni, at.deadline, request_ocsp=True)
+    if attempt.tcp is not None:
+        reason, text = attempt.tcp
+        return fail(Layer.TCP, reason, at.text, text, address, details)
+    if attempt.timeout is not None:
+        text = f"{attempt.timeout} within {format_duration(timeout)}"
+        return fail(Layer.TLS, Reason.TIMEOUT, at.text, text, address, details)
+    if attempt.conn is None:
+        return await handshake_failed(attempt, expect, key, address, at.port, at.sni, at.deadline, at.text, details)
+    return await _judge(attempt, attempt.conn, expect, key, at)
+
+
+def _where(host: str, address: str, expect: TlsExpectation, timeout: float, now: datetime | None) -> _Where:
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    deadline = asyncio.get_running_loop().time() + timeout
+    if not is_ip_literal(address.split("%", maxsplit=1)[0]):
+        raise ValueError(f"not an IP address: {address!r} (resolve the name before probing)")
+    name = expect.sni or host
+    sni = None if is_ip_literal(name) else idna(name)
+    if sni is not None and not sni.isascii():
+        raise ValueError(f"not a valid TLS server name: {name!r}")
+    return _Where(address, expect.port, name, sni, describe_target(address, expect.port, host), deadline, now)
+
+
+def _context_key(expect: TlsExpectation, ca_bundle: Path | None) -> ContextKey:
+    """The settings of the main handshake's context; raises LocalSetupError for an unusable file."""
+    lowest = min(
+        [VERSION_NUMBER["TLSv1.2"]]
+        + [VERSION_NUMBER[v] for v in expect.accept]
+        + ([VERSION_NUMBER[expect.min_version]] if expect.min_version else [])
+    )
+    return ContextKey(
+        expect.verify,
+        file_key(ca_bundle, "ca_bundle") if expect.verify else None,
+        file_key(expect.client_cert, "client_cert"),
+        file_key(expect.client_key, "client_key"),
+        lowest,
+        SSL.TLS1_3_VERSION,
+    )
+
+
+async def _judge(
+    attempt: Attempt, conn: SSL.Connection, expect: TlsExpectation, key: ContextKey, at: _Where
+) -> Verdict:
+    """A completed handshake: every problem found, the first by precedence is the verdict."""
+    details, leaf, sent = details_of(conn, at.address, at.port, at.sni, at.now)
+    details["client_cert_requested"] = attempt.state.cert_requested
+    if leaf is None:
+        return fail(Layer.TLS, Reason.HANDSHAKE, at.text, "the server sent no certificate", at.address, details)
+    built = list(conn.get_verified_chain(as_cryptography=True) or []) if expect.verify else []
+    problems: Problems = []
+    if expect.verify:
+        problems += _trust_and_name(attempt, expect, key, leaf, sent, built, at.name, details)
+    # Validity: the whole verified chain when verifying, else the leaf alone.
+    problems += validity_problems(built if expect.verify and built else [leaf], at.now)
+    problems += _expiring(expect, leaf, at.now)
+    staple_problems, staple_good = _staple(attempt, expect, leaf, sent, built, at.now, details)
+    problems += staple_problems
+    problems += await version_problems(expect, key, at.address, at.port, at.sni, at.deadline, details)
+    if problems:
+        return _worst(problems, at, details)
+    return Verdict.ok(
+        f"{at.text}: {_summary(attempt, expect, leaf, at.now, details, staple_good)}",
+        address=at.address,
+        details=details,
+    )
+
+
+def _trust_and_name(
+    attempt: Attempt,
+    expect: TlsExpectation,
+    key: ContextKey,
+    leaf: x509.Certificate,
+    sent: list[x509.Certificate],
+    built: list[x509.Certificate],
+    name: str,
+    details: dict[str, Any],
+) -> Problems:
+    problems: Problems = []
+    trust = trust_problem(attempt.state.verify_errors, sent, built)
+    if trust is None and key.lowest < SSL.TLS1_2_VERSION:
+        # Offering TLS 1.0/1.1 needs @SECLEVEL=0, which also stops OpenSSL refusing weak keys
+        # in the chain: apply the default level's key rule ourselves so `accept` never weakens trust.
+        trust = weak_key_problem(built or [leaf])
+    if trust is not None:
+        problems.append((Reason.UNTRUSTED, trust))
+        details["verify_errors"] = [
+            {"code": c, "depth": d, "text": verify_text(c)} for c, d in attempt.state.verify_errors
+        ]
+    if not cert_covers_name(leaf, name):
+        problems.append((Reason.HOSTNAME, hostname_text(leaf, name, expect.sni is not None)))
+    return problems
+
+
+def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:
+    if expect.min_days_valid is None or now > leaf.not_valid_after_utc:
+        return []
+    left = leaf.not_valid_after_utc - now
+    if left >= timedelta(days=expect.min_days_valid):
+        return []
+    text = (
+        f"certificate expires on {day(leaf.not_valid_after_utc)} ({span(left)} left,"
+        f" fewer than min_days_valid {expect.min_days_valid})"
+    )
+    return [(Reason.EXPIRING, text)]
+
+
+def _staple(
+    attempt: Attempt,
+    expect: TlsExpectation,
+    leaf: x509.Certificate,
+    sent: list[x509.Certificate],
+    built: list[x509.Certificate],
+    now: datetime,
+    details: dict[str, Any],
+) -> tuple[Problems, bool]:
+    """The OCSP staple's problems, and whether it was a good one."""
+    issuer = (built[1] if len(built) > 1 else None) or issuer_of(leaf, sent)
+    staple = judge_staple(attempt.state.staple, leaf, issuer, now)
+    details["ocsp_status"] = staple.status
+    if staple.note and staple.status is not None:
+        details["ocsp_note"] = staple.note
+    if staple.status == "revoked":
+        return [(Reason.REVOKED, staple.note)], False
+    if expect.ocsp_stapling == "required" and staple.status != "good":
+        text = staple.note if staple.status is None else f"no usable OCSP staple: {staple.note}"
+        return [(Reason.NO_OCSP_STAPLE, f"{text} (ocsp_stapling: required)")], False
+    return [], staple.status == "good"
+
+
+def _worst(problems: Problems, at: _Where, details: dict[str, Any]) -> Verdict:
+    """The verdict of the first problem by precedence; the others go to ``details["problems"]``."""
+    problems.sort(key=lambda p: PRECEDENCE.index(p[0]))
+    reason, text = problems[0]
+    if len(problems) > 1:
+        details["problems"] = [{"reason": r.value, "message": t} for r, t in problems[1:]]
+    layer = Layer.TCP if reason in (Reason.REFUSED, Reason.FILTERED, Reason.UNREACHABLE) else Layer.TLS
+    return fail(layer, reason, at.text, text, at.address, details)
+
+
+def _summary(
+    attempt: Attempt,
+    expect: TlsExpectation,
+    leaf: x509.Certificate,
+    now: datetime,
+    details: dict[str, Any],
+    staple_good: bool,
+) -> str:
+    left = leaf.not_valid_after_utc - now
+    summary = (
+        f"{details['version']} {details['cipher']}; certificate valid until {day(leaf.not_valid_after_utc)}"
+        f" ({span(left)} left)"
+    )
+    if staple_good:
+        summary += "; OCSP staple good"
+    if attempt.state.cert_requested and expect.client_cert is None:
+        # nginx's "ssl_verify_client on" completes the handshake and rejects at HTTP (400): say so here.
+        summary += "; the server asked for a client certificate (none configured)"
+    return summary
