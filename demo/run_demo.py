@@ -2,7 +2,7 @@
 
 Starts the demo's DNS server, model API and TLS front on loopback (demo/services.py), runs
 ``pytest --autoglm-target example_suites/demo.yaml`` and stops everything. Reports land in
-``reports/demo.html`` and ``reports/demo.json``. Five checks fail on purpose.
+``reports/demo.html`` and ``reports/demo.json``. Six checks fail on purpose (five root causes, one blocked).
 
 ``--workdir DIR`` (first argument) runs from DIR instead: the inventory is copied there and the
 reports land in ``DIR/reports``. scripts/check-package.sh uses it so that pytest, started outside
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     print()
     if status in (0, 1):
         reports = "reports" if cwd == ROOT else str(cwd / "reports")
-        print(f"Demo done: open {reports}/demo.html (five checks fail on purpose; see example_suites/demo.yaml).")
+        print(f"Demo done: open {reports}/demo.html (six checks fail on purpose: five root causes, one blocked; see example_suites/demo.yaml).")
         return 0
     return status
 
