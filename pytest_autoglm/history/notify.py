@@ -3,8 +3,9 @@
 A notification is *claimed* in the store before it is sent: a row with a unique key
 (environment, vantage, check, kind, episode, seq) inserted in one transaction. Of two runs
 that reach the same change, only the one whose insert succeeded sends. A send that fails is
-marked ``failed`` and retried by the next call (claimed again by a conditional update), for
-as long as the store keeps it. Reminders of a check still firing are numbered by how many
+marked ``failed`` and retried by the next call (claimed again by a conditional update) while
+it is still true: a firing message while the same episode still fires, a resolved one until
+the check fails again. Reminders of a check still firing are numbered by how many
 ``remind_every`` periods passed since it fired, so each period gets at most one.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pytest_autoglm.history.errors import NotifyFailed
@@ -29,8 +30,6 @@ from pytest_autoglm.history.models import (
 )
 from pytest_autoglm.history.store import HistoryStore
 
-#: Failed notifications older than this are not retried any more.
-RETRY_WITHIN = timedelta(hours=24)
 #: Seconds Apprise may spend on one notification (all its URLs).
 SEND_TIMEOUT = 30.0
 
@@ -58,6 +57,8 @@ def unknown_notify_schemes(urls: Sequence[str]) -> list[str]:
     """The schemes among ``urls`` that Apprise does not know (in order, once each), for an inventory error.
 
     A URL without ``scheme://`` yields its text up to the first ``:`` or the whole (short) text.
+    Schemes whose Apprise plugin is disabled (an optional package missing) count as unknown:
+    they could not send either.
     """
     known = known_schemes()
     out: list[str] = []
@@ -148,7 +149,32 @@ def _claim(
     at = iso(now)
     owned: list[tuple[int, Notification]] = []
     with store.transaction(f"notify:{history.environment}:{history.vantage}") as tx:
+        failed = tx.rows(
+            "SELECT id, check_id, kind, episode, seq, title, body FROM notifications WHERE environment = ?"
+            " AND vantage = ? AND status = 'failed' ORDER BY id",
+            (history.environment, history.vantage),
+        )
+        for row_id, check_id, kind, episode, seq, title, body in failed:
+            check = history.checks.get(check_id)
+            urls = policies.get(check_id, default_policy).notify
+            if check is None or check.episode != episode or not urls or not _still_true(kind, check):
+                continue  # not judged in this run, or the news is stale: a newer message tells the story
+            if tx.execute(
+                "UPDATE notifications SET status = 'claimed', updated_at = ? WHERE id = ? AND status = 'failed'",
+                (at, row_id),
+            ):
+                owned.append(
+                    (
+                        int(row_id),
+                        Notification(
+                            history.environment, history.vantage, check_id, kind, episode, seq, title, body, urls
+                        ),
+                    )
+                )
+        retried = {(n.check_id, n.episode) for _, n in owned}
         for n in candidates:
+            if n.kind == "reminder" and (n.check_id, n.episode) in retried:
+                continue  # the firing message going out now is reminder enough
             inserted = tx.execute(
                 "INSERT INTO notifications (environment, vantage, check_id, kind, episode, seq, status, title, body,"
                 " run_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?)"
@@ -174,28 +200,12 @@ def _claim(
                     (n.environment, n.vantage, n.check_id, n.kind, n.episode, n.seq),
                 )
                 owned.append((int(row[0][0]), n))
-        failed = tx.rows(
-            "SELECT id, check_id, kind, episode, seq, title, body FROM notifications WHERE environment = ?"
-            " AND vantage = ? AND status = 'failed' AND created_at >= ? ORDER BY id",
-            (history.environment, history.vantage, iso(now - RETRY_WITHIN)),
-        )
-        for row_id, check_id, kind, episode, seq, title, body in failed:
-            urls = policies.get(check_id, default_policy).notify
-            if not urls:
-                continue
-            if tx.execute(
-                "UPDATE notifications SET status = 'claimed', updated_at = ? WHERE id = ? AND status = 'failed'",
-                (at, row_id),
-            ):
-                owned.append(
-                    (
-                        int(row_id),
-                        Notification(
-                            history.environment, history.vantage, check_id, kind, episode, seq, title, body, urls
-                        ),
-                    )
-                )
     return owned
+
+
+def _still_true(kind: str, check: CheckHistory) -> bool:
+    """Whether a failed notification of this kind still describes the check (worth retrying)."""
+    return check.state == "firing" if kind in ("firing", "reminder") else check.state in ("resolved", "ok")
 
 
 def send_apprise(notification: Notification) -> str | None:

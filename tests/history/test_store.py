@@ -148,9 +148,9 @@ def test_read_only_store(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     with open_store(path) as store:
         record_run(store, run(0), checks(1))
-    with pytest.raises(HistoryUnavailable, match="readonly database; make the file and its folder writable"):
-        with open_store(f"sqlite:///{path}?mode=ro") as store:
-            record_run(store, run(1), checks(1))
+    readonly = "readonly database; make the file and its folder writable"
+    with pytest.raises(HistoryUnavailable, match=readonly), open_store(f"sqlite:///{path}?mode=ro") as store:
+        record_run(store, run(1), checks(1))
     if os.geteuid() != 0:  # root ignores file modes
         path.chmod(0o444)
         with pytest.raises(HistoryUnavailable, match="readonly"), open_store(path) as store:
