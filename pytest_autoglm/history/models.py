@@ -29,6 +29,8 @@ FLAP_SWITCHES = 4
 #: Facts compared between runs for ``changes.facts``. ``days_left`` and ``latency_ms`` are kept
 #: (trend page, metrics) but change every run, so they are not reported as changes.
 COMPARED_FACTS = ("answers", "addresses", "serial", "issuer", "not_after", "status")
+#: Measurements kept with every run's result (trend page), never compared.
+VOLATILE_FACTS = ("latency_ms", "dns_ms", "days_left")
 DEFAULT_VANTAGE = "local"
 
 

@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from pytest_autoglm.history.models import (
+    COMPARED_FACTS,
     DEFAULT_POLICY,
     FAILING,
+    VOLATILE_FACTS,
     AlertPolicy,
     Changes,
     CheckHistory,
@@ -29,8 +31,8 @@ _STATE_COLUMNS = (
 )
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
+#: Canonical JSON (one encoder: ``json.dumps`` with options builds a new one per call).
+_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False).encode
 
 
 def _load_states(tx: Tx, environment: str, vantage: str) -> dict[str, tuple[int, CheckState]]:
@@ -51,7 +53,7 @@ def _load_states(tx: Tx, environment: str, vantage: str) -> dict[str, tuple[int,
                 last_change=row[10],
                 last_letter=row[11],
                 recent=row[12],
-                facts=json.loads(row[13]),
+                facts_text=row[13],
                 last_run_id=row[14],
             ),
         )
@@ -109,6 +111,7 @@ def record_run(
         fixed: list[str] = []
         still: list[str] = []
         facts: list[FactChange] = []
+        logs: list[str | None] = []
         for record in checks:
             prior = states.get(record.id, (0, None))[1]
             new, history = advance(prior, record, policies.get(record.id, default_policy), at, run_id)
@@ -119,7 +122,18 @@ def record_run(
                     (still if before in FAILING else new_failures).append(record.id)
                 elif before in FAILING:
                     fixed.append(record.id)
-            facts.extend(fact_changes(prior, record))
+            stable = {k: record.facts[k] for k in COMPARED_FACTS if k in record.facts}
+            facts_text = _dumps(stable)
+            logged = {k: record.facts[k] for k in VOLATILE_FACTS if k in record.facts}
+            if prior is None:
+                logged |= stable  # the first run logs where the facts started
+            elif facts_text != prior.facts_text:  # the usual case (same facts) costs no parsing
+                known = json.loads(prior.facts_text)
+                changed = fact_changes(known, record)
+                facts.extend(changed)
+                logged |= {c.field: c.after for c in changed}
+                facts_text = _dumps(known | stable)
+            logs.append(_dumps(logged) if logged else None)
             upserts.append(
                 (
                     run.environment,
@@ -136,7 +150,7 @@ def record_run(
                     new.last_change,
                     new.last_letter,
                     new.recent,
-                    _dumps(dict(new.facts)),
+                    facts_text,
                     run_id,
                     at,
                 )
@@ -153,12 +167,15 @@ def record_run(
             " facts = excluded.facts, last_run_id = excluded.last_run_id, last_seen = excluded.last_seen",
             upserts,
         )
-        keys = {
-            check_id: int(key)
-            for key, check_id in tx.rows(
-                "SELECT key, check_id FROM checks WHERE environment = ? AND vantage = ?", (run.environment, run.vantage)
-            )
-        }
+        keys = {check_id: key for check_id, (key, _) in states.items()}
+        if any(r.id not in keys for r in checks):  # new checks: learn their keys
+            keys = {
+                check_id: int(key)
+                for key, check_id in tx.rows(
+                    "SELECT key, check_id FROM checks WHERE environment = ? AND vantage = ?",
+                    (run.environment, run.vantage),
+                )
+            }
         tx.executemany(
             "INSERT INTO results (run_id, check_key, outcome, reason, layer, attempts, duration_ms, address, facts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -172,9 +189,9 @@ def record_run(
                     r.attempts,
                     round(r.duration_ms, 1),
                     r.address,
-                    _dumps(dict(r.facts)) if r.facts else None,
+                    log,
                 )
-                for r in checks
+                for r, log in zip(checks, logs, strict=True)
             ],
         )
         _expire(tx, utc(run.started_at) - store.keep)

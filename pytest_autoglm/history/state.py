@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pytest_autoglm.history.models import (
@@ -45,7 +45,8 @@ class CheckState:
     last_change: str | None = None
     last_letter: str | None = None
     recent: str = ""
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    #: The last known compared facts (models.COMPARED_FACTS) as canonical JSON: compared as text first.
+    facts_text: str = "{}"
     target: str = ""
     check: str = ""
     last_run_id: int | None = None
@@ -101,7 +102,7 @@ def advance(
         last_change=last_change or at,
         last_letter=letter if letter != "S" else old.last_letter,
         recent=recent,
-        facts={**old.facts, **record.facts},
+        facts_text=old.facts_text,
         target=record.target or old.target,
         check=record.check or old.check,
         last_run_id=run_id,
@@ -125,12 +126,10 @@ def advance(
     return new, history
 
 
-def fact_changes(prior: CheckState | None, record: CheckRecord) -> list[FactChange]:
-    """Compared facts (models.COMPARED_FACTS) known in both the last known and this run that differ."""
-    if prior is None:
-        return []
+def fact_changes(known: Mapping[str, Any], record: CheckRecord) -> list[FactChange]:
+    """Compared facts (models.COMPARED_FACTS) known before and learnt in this run that differ."""
     return [
-        FactChange(record.id, name, prior.facts[name], record.facts[name])
+        FactChange(record.id, name, known[name], record.facts[name])
         for name in COMPARED_FACTS
-        if name in prior.facts and name in record.facts and prior.facts[name] != record.facts[name]
+        if name in known and name in record.facts and known[name] != record.facts[name]
     ]
