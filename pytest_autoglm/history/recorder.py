@@ -31,6 +31,26 @@ _STATE_COLUMNS = (
 )
 
 
+#: Columns of ``checks`` written per run, in the order of the rows record_run builds.
+_CHECK_COLUMNS = (
+    "environment",
+    "vantage",
+    "check_id",
+    "target",
+    "kind",
+    "state",
+    "consecutive_failures",
+    "consecutive_passes",
+    "episode",
+    "episode_started",
+    "fired_at",
+    "last_change",
+    "last_letter",
+    "recent",
+    "facts",
+    "last_run_id",
+    "last_seen",
+)
 #: Canonical JSON (one encoder: ``json.dumps`` with options builds a new one per call).
 _dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False).encode
 
@@ -155,17 +175,12 @@ def record_run(
                     at,
                 )
             )
-        tx.executemany(
-            "INSERT INTO checks (environment, vantage, check_id, target, kind, state, consecutive_failures,"
-            " consecutive_passes, episode, episode_started, fired_at, last_change, last_letter, recent, facts,"
-            " last_run_id, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (environment, vantage, check_id) DO UPDATE SET target = excluded.target,"
-            " kind = excluded.kind, state = excluded.state, consecutive_failures = excluded.consecutive_failures,"
-            " consecutive_passes = excluded.consecutive_passes, episode = excluded.episode,"
-            " episode_started = excluded.episode_started, fired_at = excluded.fired_at,"
-            " last_change = excluded.last_change, last_letter = excluded.last_letter, recent = excluded.recent,"
-            " facts = excluded.facts, last_run_id = excluded.last_run_id, last_seen = excluded.last_seen",
+        tx.insert_many(
+            "checks",
+            _CHECK_COLUMNS,
             upserts,
+            "ON CONFLICT (environment, vantage, check_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _CHECK_COLUMNS[3:]),
         )
         keys = {check_id: key for check_id, (key, _) in states.items()}
         if any(r.id not in keys for r in checks):  # new checks: learn their keys
@@ -176,21 +191,11 @@ def record_run(
                     (run.environment, run.vantage),
                 )
             }
-        tx.executemany(
-            "INSERT INTO results (run_id, check_key, outcome, reason, layer, attempts, duration_ms, address, facts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.insert_many(
+            "results",
+            ("run_id", "check_key", "outcome", "reason", "layer", "attempts", "duration_ms", "address", "facts"),
             [
-                (
-                    run_id,
-                    keys[r.id],
-                    r.letter,
-                    r.reason,
-                    r.layer,
-                    r.attempts,
-                    round(r.duration_ms, 1),
-                    r.address,
-                    log,
-                )
+                (run_id, keys[r.id], r.letter, r.reason, r.layer, r.attempts, round(r.duration_ms, 1), r.address, log)
                 for r, log in zip(checks, logs, strict=True)
             ],
         )

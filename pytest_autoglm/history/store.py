@@ -124,6 +124,27 @@ class Tx:
         if rows:
             self._cursor.executemany(self._sql(sql), rows)
 
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+        """Insert many rows (``tail``: an ``ON CONFLICT`` clause).
+
+        PostgreSQL takes them by ``COPY`` into a temporary table and one ``INSERT ... SELECT``:
+        row-by-row inserts of a 10,000-check run cost seconds there.
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if not self._postgres:
+            marks = ", ".join("?" for _ in columns)
+            self._cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {tail}", rows)
+            return
+        cursor: Any = self._cursor
+        cursor.execute(f"CREATE TEMP TABLE bulk_{table} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA")
+        with cursor.copy(f"COPY bulk_{table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM bulk_{table} {tail}")
+        cursor.execute(f"DROP TABLE bulk_{table}")
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._cursor.execute(self._sql(sql), tuple(params))
         return [tuple(r) for r in self._cursor.fetchall()]

@@ -182,11 +182,10 @@ def test_unknown_notify_schemes() -> None:
         "mailto://a@b.test",
         "slack://T/B/C",
         "workflows://a/b/c",
-        "msteams://a/b",
         "bogus://x",
         "no-url",
     ]
-    assert unknown_notify_schemes(urls) == ["msteams", "bogus", "no-url"]  # Apprise 2 dropped msteams
+    assert unknown_notify_schemes(urls) == ["bogus", "no-url"]
     assert unknown_notify_schemes(["BOGUS://x", "bogus://y"]) == ["bogus"]
 
 
