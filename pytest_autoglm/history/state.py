@@ -31,9 +31,12 @@ from pytest_autoglm.history.models import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CheckState:
-    """What the store keeps per (environment, vantage, check) between runs."""
+    """What the store keeps per (environment, vantage, check) between runs.
+
+    Not frozen: it is internal, and 10,000 frozen inits per run cost a measurable share of the write.
+    """
 
     check_id: str
     state: State = "ok"
@@ -54,6 +57,8 @@ class CheckState:
 
 def switches(recent: str) -> int:
     """How often the judged outcomes in ``recent`` switch between passing and failing."""
+    if "P" not in recent or not FAILING.intersection(recent):
+        return 0  # the usual case, cheaply
     judged = [letter in FAILING for letter in recent if letter != "S"]
     return sum(1 for a, b in itertools.pairwise(judged) if a != b)
 

@@ -251,7 +251,8 @@ class SqliteStore(HistoryStore):
             mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
             if mode != "wal":
                 self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+            self._conn.execute("PRAGMA cache_size = -32000")  # 32 MB: a 10,000-check run's pages stay cached
         except sqlite3.Error as exc:
             raise HistoryUnavailable(
                 f"history store {name}: {_sqlite_advice(exc, busy_timeout)}; {CHOOSE_ANOTHER}"
