@@ -20,6 +20,8 @@ from pytest_autoglm.history.store import HistoryStore
 
 LAYERS = ("dns", "tcp", "tls", "http", "cors")
 WIDTH, HEIGHT, PAD = 640, 140, 36
+#: Charts per section at most: the slowest checks, the certificates closest to expiry.
+MAX_CHARTS = 40
 
 
 @dataclass
@@ -141,13 +143,21 @@ def render_trend(data: TrendData) -> str:
         else "<p>No runs recorded in this period.</p>"
     )
 
-    def charts(series: dict[str, Series], unit: str, empty: str) -> str:
+    def charts(series: dict[str, Series], unit: str, empty: str, worst_first: bool) -> str:
         if not series:
             return f"<p>{escape(empty)}</p>"
-        return "".join(
-            f"<figure>{svg_chart(s, data.since, data.until, unit)}</figure>"
-            for s in sorted(series.values(), key=lambda s: s.check_id)
+        if worst_first:  # latency: highest peak first
+            ranked = sorted(series.values(), key=lambda s: (-max(v for _, v in s.points), s.check_id))
+        else:  # days left: lowest first
+            ranked = sorted(series.values(), key=lambda s: (min(v for _, v in s.points), s.check_id))
+        shown = ranked[:MAX_CHARTS]
+        more = (
+            f"<p>{len(ranked) - len(shown)} more not shown (the {len(shown)} "
+            f"{'slowest' if worst_first else 'closest to expiry'} are).</p>"
+            if len(ranked) > len(shown)
+            else ""
         )
+        return "".join(f"<figure>{svg_chart(s, data.since, data.until, unit)}</figure>" for s in shown) + more
 
     period = f"{data.since.strftime('%Y-%m-%d')} to {data.until.strftime('%Y-%m-%d')}"
     return (
@@ -161,8 +171,8 @@ def render_trend(data: TrendData) -> str:
         "<h2>Availability per target and layer</h2>"
         "<p>Share of check runs that passed (warned and errored runs count as failing; skipped ones not at all).</p>"
         f"{table}"
-        f"<h2>HTTP latency</h2>{charts(data.latency, 'ms', 'No HTTP latency recorded.')}"
-        f"<h2>Certificate days left</h2>{charts(data.days_left, 'days', 'No certificate recorded.')}"
+        f"<h2>HTTP latency</h2>{charts(data.latency, 'ms', 'No HTTP latency recorded.', True)}"
+        f"<h2>Certificate days left</h2>{charts(data.days_left, 'days', 'No certificate recorded.', False)}"
         "</body></html>\n"
     )
 

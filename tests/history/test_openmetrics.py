@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_autoglm.history import PushFailed, push_to_gateway, render_openmetrics, write_openmetrics
 from pytest_autoglm.history.openmetrics import escape_label
@@ -87,3 +89,15 @@ def test_push_refused_is_one_line() -> None:
 def test_push_rejected(pushgateway_url: str) -> None:
     with pytest.raises(PushFailed, match=r"HTTP 400"):
         push_to_gateway(pushgateway_url, "this is not { metrics\n", "autoglm")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_any_label_value_stays_inside_its_quotes(target: str, check_id: str) -> None:
+    text = render_openmetrics("prod", [{"id": check_id, "target": target, "check": "tcp", "outcome": "failed"}])
+    lines = text.split("\n")[:-1]  # parsers split on newline only (not on \x85, \u2028 ...)
+    assert lines[-1] == "# EOF" and lines.count("# EOF") == 1
+    for line in lines[:-1]:
+        assert line.startswith("#") or SAMPLE.match(line), line
+    sample = next(line for line in lines if line.startswith("probe_success{"))
+    assert f'target="{escape_label(target)}"' in sample

@@ -185,3 +185,18 @@ def test_postgres_store_reopens(postgres_url: str) -> None:
         record_run(store, run(0), checks(5))
     with open_store(postgres_url) as store:
         assert count(store, "schema_version") == 1 and count(store, "results") == 5
+
+
+def test_locked_postgres_store(postgres_url: str) -> None:
+    """Another session holds the environment's lock past the lock timeout: one line, nothing written."""
+    import zlib
+
+    import psycopg
+
+    with open_store(postgres_url, busy_timeout=0.3) as store:
+        with psycopg.connect(postgres_url) as holder:
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(b"env:prod:local"),))
+            with pytest.raises(HistoryUnavailable, match="lock timeout") as info:
+                record_run(store, run(0), checks(1))
+        assert "\n" not in str(info.value)
+        assert count(store, "runs") == 0

@@ -106,6 +106,19 @@ def test_cli_on_a_broken_store(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stdout.startswith("error: history store ") and "not a database" in done.stdout
 
 
+def test_charts_are_capped_worst_first(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    with open_store(tmp_path / "h.sqlite") as store:
+        records = [
+            CheckRecord(f"http[prod:t{i:02d}:GET /]", "P", target=f"t{i:02d}", check="http", facts={"latency_ms": i})
+            for i in range(50)
+        ]
+        record_run(store, RunRecord("prod", now, now), records)
+        page = render_trend(load_trend(store, "prod", days=1, now=now))
+    assert page.count("<svg ") == 40 and "10 more not shown (the 40 slowest are)" in page
+    assert "http[prod:t49:GET /]" in page and "http[prod:t09:GET /]" not in page
+
+
 def test_empty_period(tmp_path: Path) -> None:
     with open_store(tmp_path / "h.sqlite") as store:
         page = render_trend(load_trend(store, "prod", days=7, now=datetime.now(UTC)))
