@@ -314,6 +314,7 @@ class PostgresStore(HistoryStore):
 
     def __init__(self, url: str, keep: timedelta, busy_timeout: float, connect_timeout: float) -> None:
         super().__init__(_mask_url(url), keep)
+        self.busy_timeout = busy_timeout
         try:
             import psycopg
         except ImportError as exc:
@@ -338,7 +339,12 @@ class PostgresStore(HistoryStore):
         self._conn.close()
 
     def unavailable(self, exc: BaseException) -> HistoryUnavailable:
-        return HistoryUnavailable(f"history store {self.name}: {_first_line(exc)}; {CHOOSE_ANOTHER}")
+        text = _first_line(exc)
+        if "lock timeout" in text:
+            text += f" (another run held the lock longer than the busy timeout of {self.busy_timeout:g}s); rerun later"
+        elif "read-only" in text or "permission denied" in text:
+            text += "; grant this user write access to the database"
+        return HistoryUnavailable(f"history store {self.name}: {text}; {CHOOSE_ANOTHER}")
 
     def dialect(self, statement: str) -> str:
         return statement.format(

@@ -50,7 +50,14 @@ def test_label_values_are_escaped() -> None:
 
 
 def test_history_metrics_when_present() -> None:
-    result = {"id": "tcp[a]", "target": "a", "check": "tcp", "outcome": "failed", "layer": "tcp", "reason": "refused"}
+    result: dict[str, Any] = {
+        "id": "tcp[a]",
+        "target": "a",
+        "check": "tcp",
+        "outcome": "failed",
+        "layer": "tcp",
+        "reason": "refused",
+    }
     result["history"] = {"state": "firing", "consecutive_failures": 4}
     text = render_openmetrics("prod", [result])
     assert 'autoglm_alert_firing{env="prod",target="a",check="tcp[a]",layer="tcp"} 1' in text
