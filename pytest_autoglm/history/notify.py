@@ -12,7 +12,7 @@ the check fails again. Reminders of a check still firing are numbered by how man
 from __future__ import annotations
 
 import functools
-import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -33,14 +33,26 @@ from pytest_autoglm.history.store import HistoryStore
 #: Seconds Apprise may spend on one notification (all its URLs).
 SEND_TIMEOUT = 30.0
 
-log = logging.getLogger(__name__)
+
+@functools.cache
+def _apprise() -> Any:
+    """The apprise module with its plugins loaded, on first use (it has ~180).
+
+    Loading them here, once, keeps their DeprecationWarning (``imghdr``, Python 3.11/3.12) out of
+    the user's pytest summary.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        apprise.Apprise().details()
+    return apprise
 
 
 @functools.cache
 def known_schemes() -> frozenset[str]:
     """Every URL scheme the installed Apprise can send to."""
-    import apprise
-
+    apprise = _apprise()
     schemes: set[str] = set()
     for entry in apprise.Apprise().details()["schemas"]:
         for key in ("protocols", "secure_protocols"):
@@ -210,7 +222,7 @@ def _still_true(kind: str, check: CheckHistory) -> bool:
 
 def send_apprise(notification: Notification) -> str | None:
     """Send one notification to all its URLs; None when every one took it, else why not (no URL in it)."""
-    import apprise
+    apprise = _apprise()
 
     sender = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory", secure_logging=True))
     bad = [scheme_of(u) or "?" for u in notification.urls if not sender.add(u)]
