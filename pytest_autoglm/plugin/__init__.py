@@ -4,10 +4,9 @@ pytest_plugins = [
     "pytest_autoglm.plugin.options",
     "pytest_autoglm.plugin.configure",
     "pytest_autoglm.plugin.collect",
-    "pytest_autoglm.plugin.xdist",
+    "pytest_autoglm.plugin.prefetch",
     "pytest_autoglm.plugin.outcomes",
-    "pytest_autoglm.plugin.protocol",
-    "pytest_autoglm.plugin.runloop",
+    "pytest_autoglm.plugin.fastpath",
     "pytest_autoglm.plugin.fixtures",
     "pytest_autoglm.reporting.sink",
 ]

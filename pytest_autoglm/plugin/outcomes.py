@@ -1,65 +1,20 @@
-"""Scheduling every probe at once, result facts on reports, and warning severity."""
+"""Result facts on reports, and warning severity (a failed ``warning`` check is reported as passed, "W").
+
+Starting the probes is ``plugin/prefetch.py``; gc freezing is part of the fast path (``plugin/fastpath``)."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Generator
 
 import pytest
 
+from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.plugin.collect import CheckItem, result_key
 from pytest_autoglm.plugin.state import get_state
-from pytest_autoglm.plugin.xdist import my_share
-from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
 
 #: The attribute carrying a result across xdist (builtin types only: pytest serializes report.__dict__).
 REPORT_ATTR = "autoglm"
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Freeze what collection built: it stays alive to the end of the session, and pytest's
-    gc passes (and the interpreter's exit) would otherwise walk it all again (~0.5 s per 10k
-    checks); a forked engine then starts from the frozen heap too. No collection before the
-    freeze: it found about 60 unreachable objects among 115,000 and cost 0.06 s."""
-    state = get_state(session.config)
-    if state is not None and any(slot.checks for slot in state.slots):
-        gc.freeze()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
-    """Start the probes of every selected item before pytest walks them (in any order).
-
-    Here, not when collection ends: pytest calls ``pytest_collection_finish`` also for
-    ``--fixtures`` and after a failed collection, and nothing may be probed then.
-    """
-    state = get_state(session.config)
-    option = session.config.option
-    collection_failed = session.testsfailed and not option.continue_on_collection_errors  # pytest stops then
-    if state is not None and not option.collectonly and not collection_failed:
-        share = my_share(session.config, [item.nodeid for item in session.items])
-        checks = [
-            item.check
-            for index, item in enumerate(session.items)
-            if isinstance(item, CheckItem) and (share is None or index in share)
-        ]
-        if checks:
-            state.items.schedule(checks)
-    return (yield)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Freeze the run's results and reports too, when the session ran inventory items only.
-
-    pytest's five gc passes at unconfigure then skip them (they are kept to the end anyway).
-    With users' tests in the session they still run in full: they are how pytest reports
-    ``__del__`` errors of the garbage those tests left behind.
-    """
-    if session.items and all(isinstance(item, CheckItem) for item in session.items):
-        gc.freeze()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -373,18 +373,13 @@ def test_xdist_workers_probe_only_their_share(pytester, zone_server):
         assert counted.accepted == 6
 
 
-def test_partition_keeps_a_target_together():
-    from pytest_autoglm.plugin.xdist import partition
+def test_group_names_keep_a_target_together():
+    from pytest_autoglm.plugin.prefetch import group_names
 
-    ids = [
-        "p.yaml::dns[e:a:A]",
-        "p.yaml::tcp[e:a:443/open]",
-        "p.yaml::dns[e:b:A]",
-        "t.py::test_x",
-        "p.yaml::tls[e:a:443]",
-    ]
-    workers = partition(ids, 2)
-    assert workers[0] == workers[1] == workers[4] != workers[2]
+    targets = [("e", "a"), ("e", "a"), ("e", "b"), ("f", "a"), ("e", "a")]
+    names = group_names(targets, 2)
+    assert names[0] == names[1] == names[4] != names[2]
+    assert names[3] == names[0]  # a third target, dealt round-robin into two groups
 
 
 @pytest.mark.parametrize("engine", ["process", "thread"])

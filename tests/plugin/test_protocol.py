@@ -9,6 +9,12 @@ import pytest
 from tests.fakes.tcp_servers import free_port, tcp_listener
 
 
+@pytest.fixture(params=["on", "off"])
+def fast_path(request) -> list[str]:
+    """The lean protocol is part of the fast path: with it off, pytest's own must give the same."""
+    return ["--autoglm-fast-path", request.param]
+
+
 @pytest.fixture
 def port():
     with tcp_listener() as listener:
@@ -23,7 +29,7 @@ def _inventory(pytester: pytest.Pytester, open_port: int, closed_port: int) -> N
     )
 
 
-def test_user_tests_before_and_after_inventory_items_keep_their_fixtures(pytester, port):
+def test_user_tests_before_and_after_inventory_items_keep_their_fixtures(pytester, port, fast_path):
     """Module and session fixtures of user tests on either side of the inventory items set up and
     tear down once each, in order (pytest's set-up state must not be left inconsistent)."""
     _inventory(pytester, port, free_port())
@@ -54,7 +60,7 @@ def test_user_tests_before_and_after_inventory_items_keep_their_fixtures(pyteste
     (pytester.path / "sub" / "test_a.py").write_text("def test_a(session_thing, module_thing):\n    pass\n")
     (pytester.path / "other" / "test_b.py").write_text("def test_b(session_thing, module_thing):\n    pass\n")
     result = pytester.runpytest(
-        "sub/test_a.py", "sub/inv.yaml", "other/test_b.py", "--autoglm-target", "sub/inv.yaml", "-s", "-v"
+        "sub/test_a.py", "sub/inv.yaml", "other/test_b.py", "--autoglm-target", "sub/inv.yaml", "-s", "-v", *fast_path
     )
     result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines(
@@ -70,7 +76,7 @@ def test_user_tests_before_and_after_inventory_items_keep_their_fixtures(pyteste
     )
 
 
-def test_skip_and_xfail_marks_on_inventory_items_still_apply(pytester, port):
+def test_skip_and_xfail_marks_on_inventory_items_still_apply(pytester, port, fast_path):
     closed = free_port()
     _inventory(pytester, port, closed)
     pytester.makeconftest(
@@ -85,14 +91,14 @@ def test_skip_and_xfail_marks_on_inventory_items_still_apply(pytester, port):
                     item.add_marker(pytest.mark.skip(reason="not today"))
         """
     )
-    result = pytester.runpytest("--autoglm-target", "inv.yaml", "-rsx")
+    result = pytester.runpytest("--autoglm-target", "inv.yaml", "-rsx", *fast_path)
     result.assert_outcomes(passed=1, xfailed=1, skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*not today*", "*XFAIL*known broken*"])
 
 
-def test_maxfail_and_junit_see_every_inventory_item(pytester, port):
+def test_maxfail_and_junit_see_every_inventory_item(pytester, port, fast_path):
     _inventory(pytester, port, free_port())
-    result = pytester.runpytest("--autoglm-target", "inv.yaml", "--junitxml", "j.xml", "-p", "no:randomly")
+    result = pytester.runpytest("--autoglm-target", "inv.yaml", "--junitxml", "j.xml", "-p", "no:randomly", *fast_path)
     result.assert_outcomes(passed=2, failed=1)
     junit = (pytester.path / "j.xml").read_text()
     assert junit.count("<testcase ") == 3
@@ -101,11 +107,11 @@ def test_maxfail_and_junit_see_every_inventory_item(pytester, port):
     doc = json.loads((pytester.path / "reports" / "lab.json").read_text())
     assert doc["summary"]["failed"] == 1
 
-    stopped = pytester.runpytest("--autoglm-target", "inv.yaml", "-x")
+    stopped = pytester.runpytest("--autoglm-target", "inv.yaml", "-x", *fast_path)
     stopped.assert_outcomes(passed=1, failed=1)
 
 
-def test_runs_without_pytests_debugging_plugin(pytester, port):
+def test_runs_without_pytests_debugging_plugin(pytester, port, fast_path):
     _inventory(pytester, port, free_port())
-    result = pytester.runpytest("--autoglm-target", "inv.yaml", "-p", "no:debugging")
+    result = pytester.runpytest("--autoglm-target", "inv.yaml", "-p", "no:debugging", *fast_path)
     result.assert_outcomes(passed=2, failed=1)

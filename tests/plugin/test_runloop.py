@@ -1,4 +1,4 @@
-"""The order an inventory-only run walks its items in (``--autoglm-order``, plugin/runloop.py)."""
+"""The order an inventory-only run walks its items in (``--autoglm-order``, plugin/fastpath/runloop.py)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,25 @@ def test_items_are_walked_as_their_probes_finish(pytester, slow_first, engine, o
     else:
         assert names == INVENTORY_ORDER
     assert reported(pytester) == INVENTORY_ORDER  # the reports keep inventory order either way
+    summary = re.findall(r"^FAILED order\.yaml::tcp\[order:(\w+):", result.stdout.str(), flags=re.MULTILINE)
+    assert summary == [name for name in INVENTORY_ORDER if name == "dropped" or int(name[-1]) % 2]
+
+
+def test_with_the_fast_path_off_the_items_keep_collection_order(pytester, slow_first):
+    result = pytester.runpytest_subprocess(
+        "--autoglm-target",
+        "order.yaml",
+        "-v",
+        "--autoglm-engine",
+        "process",
+        "--autoglm-order",
+        "ready",
+        "--autoglm-fast-path",
+        "off",
+    )
+    result.assert_outcomes(passed=3, failed=4)
+    assert walked(result) == INVENTORY_ORDER
+    assert reported(pytester) == INVENTORY_ORDER
     summary = re.findall(r"^FAILED order\.yaml::tcp\[order:(\w+):", result.stdout.str(), flags=re.MULTILINE)
     assert summary == [name for name in INVENTORY_ORDER if name == "dropped" or int(name[-1]) % 2]
 

@@ -1,5 +1,5 @@
-"""A lean run protocol for inventory items: the same hooks and reports, without the per-item
-machinery they never use.
+"""Fast path, part ``protocol``: a lean run protocol for inventory items, with the same hooks and
+reports, without the per-item machinery they never use.
 
 pytest's own protocol runs ``pytest_runtest_setup/call/teardown`` for each phase, and with them
 output capture, log capture, fixture set-up and mark evaluation: about 1 ms per item, which is

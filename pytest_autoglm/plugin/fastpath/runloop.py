@@ -1,4 +1,4 @@
-"""Walk an inventory-only run's items in the order their probes finish.
+"""Fast path, part ``runloop``: walk an inventory-only run's items in the order their probes finish.
 
 pytest walks items in collection order, so one dropped port early in the inventory holds up
 every item behind it for a whole timeout: the process sits idle while most results are
