@@ -1,4 +1,9 @@
-"""Command-line options and ini keys, validated into one :class:`Options` value."""
+"""Command-line options and ini keys, validated into one :class:`Options` value.
+
+Imported in every pytest session (``pytest_addoption`` must declare the options before
+parsing), so it imports only pytest and the standard library; the two helpers it borrows
+from the engine and the inventory are imported when an option needs them.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from pytest_autoglm.engine.process import fork_available
-from pytest_autoglm.inventory.values import parse_duration
 
 HELP_TARGET = "inventory YAML file to check (repeatable: one environment per file)"
 HELP_REPORT_DIR = "folder for <environment>.json and <environment>.html reports (default: reports)"
@@ -129,6 +131,8 @@ def read_options(config: pytest.Config) -> Options:
     timeout = None
     text, where = _raw(config, "timeout")
     if text is not None:
+        from pytest_autoglm.inventory.values import parse_duration
+
         try:
             timeout = parse_duration(text)
         except ValueError as exc:
@@ -160,6 +164,8 @@ def read_options(config: pytest.Config) -> Options:
     text, where = _raw(config, "engine")
     if text is not None:
         engine = _choice(text, where, ("auto", "process", "thread"))
+        from pytest_autoglm.engine.process import fork_available
+
         if engine == "process" and not fork_available():
             raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
 
@@ -172,4 +178,8 @@ def read_options(config: pytest.Config) -> Options:
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
+    if targets and report_dir.exists() and not report_dir.is_dir():
+        raise pytest.UsageError(
+            f"{where or '--autoglm-report-dir'}: {report_dir} is a file; name a folder for the reports"
+        )
     return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine, order)
