@@ -7,7 +7,6 @@ registers it, or when any collected item carries it (before deselection).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Generator, Iterable
 
@@ -54,22 +53,23 @@ def registered_markers(config: pytest.Config) -> set[str]:
 
 def unknown_marker_line(expression: str, registered: set[str], items: Iterable[pytest.Item]) -> str | None:
     names = marker_names(expression)
-    if not names:
+    if not names or names <= registered:
         return None
-    unknown = names - registered
-    if unknown:
-        unknown -= {mark.name for item in items for mark in item.iter_markers()}
+    on_items = {mark.name for item in items for mark in item.iter_markers()}
+    unknown = names - registered - on_items
     if not unknown:
         return None
-    known = sorted(registered - PYTEST_MARKERS | {mark.name for item in items for mark in item.iter_markers()})
-    known = [name for name in known if name not in PYTEST_MARKERS]
+    import difflib  # only now: a session without the mistake does not pay for it
+
+    known = sorted((registered | on_items) - PYTEST_MARKERS)
     guesses = [
         f"{name!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, known, 1)) else repr(name)
         for name in sorted(unknown)
     ]
+    noun, pronoun = ("marker", "it") if len(unknown) == 1 else ("markers", "them")
     return (
-        f"autoglm: -m {expression!r} names no known marker {', '.join(guesses)}: nothing carries it, so it "
-        f"selects nothing; known markers: {', '.join(known) or 'none'}"
+        f"autoglm: -m {expression!r} names unknown {noun} {', '.join(guesses)}: no test carries {pronoun} and "
+        f"nothing registers {pronoun}; known markers: {', '.join(known) or 'none'}"
     )
 
 

@@ -268,11 +268,11 @@ def test_an_unknown_marker_in_m_prints_one_line_naming_the_known_ones(pytester):
     result = pytester.runpytest("-m", "tpc", *no_warning_is_an_error)
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(
-        ["autoglm: -m 'tpc' names no known marker 'tpc' (did you mean 'tcp'?)*known markers:*slow*tcp*"]
+        ["autoglm: -m 'tpc' names unknown marker 'tpc' (did you mean 'tcp'?)*known markers:*slow*tcp*"]
     )
     for expression in ("slow", "tcp or dns", "not tcp"):
         quiet = pytester.runpytest("-m", expression, *no_warning_is_an_error)
-        assert "names no known marker" not in quiet.stdout.str(), expression
+        assert "names unknown marker" not in quiet.stdout.str(), expression
 
 
 # -- an inventory with no targets, and other bad input -------------------------------------------
