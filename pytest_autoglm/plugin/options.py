@@ -7,6 +7,7 @@ from the engine and the inventory are imported when an option needs them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,17 @@ def _bool(text: str, where: str) -> bool:
     raise pytest.UsageError(f"{where}: expected true or false, got {text!r}")
 
 
+def _check_report_dir(report_dir: Path, where: str) -> None:
+    """Fail before anything is probed, not when the reports are written at the end of the run."""
+    if report_dir.exists() and not report_dir.is_dir():
+        raise pytest.UsageError(f"{where}: {report_dir} is a file; name a folder for the reports")
+    existing = next((p for p in (report_dir, *report_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise pytest.UsageError(f"{where}: {existing} is a file, so {report_dir} cannot be made; name another folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"{where}: {existing} is not writable; name a folder you can write to")
+
+
 def read_options(config: pytest.Config) -> Options:
     """Validate every option once; a bad value is a usage error (exit code 4) naming its source."""
     cli_targets = config.getoption("--autoglm-target") or []
@@ -178,8 +190,6 @@ def read_options(config: pytest.Config) -> Options:
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
-    if targets and report_dir.exists() and not report_dir.is_dir():
-        raise pytest.UsageError(
-            f"{where or '--autoglm-report-dir'}: {report_dir} is a file; name a folder for the reports"
-        )
+    if targets:
+        _check_report_dir(report_dir, where or "--autoglm-report-dir")
     return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine, order)
