@@ -14,7 +14,7 @@ pytest_plugins = [
     "pytest_autoglm.plugin.fixtures",
 ]
 
-#: Registered in order when an inventory is named (see configure.pytest_cmdline_main).
+#: Registered in order when an inventory is named (see configure.pytest_load_initial_conftests).
 INVENTORY_PLUGINS = (
     "pytest_autoglm.plugin.collect",
     "pytest_autoglm.plugin.xdist",

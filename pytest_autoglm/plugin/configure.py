@@ -16,10 +16,12 @@ import pytest
 from pytest_autoglm.gcpause import gc_paused
 from pytest_autoglm.plugin import INVENTORY_PLUGINS
 from pytest_autoglm.plugin.options import Options, read_options
-from pytest_autoglm.plugin.positional import adopt_positional_inventories
+from pytest_autoglm.plugin.positional import adopt_positional_inventories, looks_like_inventory, yaml_paths
 from pytest_autoglm.plugin.state import InventorySlot, RunState, get_state, options_key, state_key
 
 if TYPE_CHECKING:
+    import argparse
+
     from pytest_autoglm.inventory.plan import RunSettings
 
 KIND_MARKERS = (
@@ -47,16 +49,26 @@ def _register_inventory_plugins(config: pytest.Config) -> None:
             config.pluginmanager.register(importlib.import_module(name), name)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Register the inventory modules before ``pytest_configure`` when an inventory is named.
+def _names_an_inventory(config: pytest.Config, known: argparse.Namespace) -> bool:
+    """Whether the session names an inventory, judged as ``_prepare`` will (which validates it)."""
+    if getattr(known, "help", False) or getattr(known, "version", False):
+        return False
+    if getattr(known, "autoglm_target", None) or config.getini("autoglm_target"):
+        return True
+    positional = [str(arg) for arg in getattr(known, "file_or_dir", None) or []]
+    return any(looks_like_inventory(path) for _, path in yaml_paths(positional, config.invocation_params.dir))
 
-    Registered here, they get their ``pytest_configure`` in its usual order among every other
-    plugin's (their tryfirst and trylast marks keep their meaning). xdist workers call this
-    hook too.
+
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Register the inventory modules as soon as it is known that an inventory is named.
+
+    That is before the initial conftest files load, the place where the entry point registered
+    these modules when it registered all of them: their hooks keep their order relative to
+    the hooks of users' conftest files, and their ``pytest_configure`` runs in its usual place
+    among every other plugin's. xdist workers and pytester runs parse their arguments the same way.
     """
-    if _prepare(config).targets:
-        _register_inventory_plugins(config)
+    if _names_an_inventory(early_config, parser.parse_known_args(args)):
+        _register_inventory_plugins(early_config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -67,8 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not options.targets:
         return
     _start(config, options)
-    # Registered already unless pytest_configure came without pytest_cmdline_main
-    # (pytester.parseconfigure); then their pytest_configure runs now, after _start.
+    # Registered already (pytest_load_initial_conftests); if that judged otherwise, their
+    # pytest_configure runs now, after _start, rather than never.
     _register_inventory_plugins(config)
 
 

@@ -30,16 +30,21 @@ def looks_like_inventory(path: Path) -> bool:
     return {match[1] for match in _TOP_KEY.finditer(text)} == {"version", "targets"}
 
 
-def explicit_yaml_paths(config: pytest.Config) -> list[tuple[str, Path]]:
-    """YAML files named on the command line, as (the argument, its path)."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return []
+def yaml_paths(args: list[str], base: Path) -> list[tuple[str, Path]]:
+    """The YAML files among positional arguments, as (the argument, its path)."""
     found = []
-    for arg in config.args:
-        path = config.invocation_params.dir / arg.split("::")[0]
+    for arg in args:
+        path = base / str(arg).split("::")[0]
         if path.suffix.lower() in YAML_SUFFIXES and path.is_file():
             found.append((arg, path))
     return found
+
+
+def explicit_yaml_paths(config: pytest.Config) -> list[tuple[str, Path]]:
+    """YAML files named on the command line (not testpaths), as (the argument, its path)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    return yaml_paths(config.args, config.invocation_params.dir)
 
 
 def adopt_positional_inventories(config: pytest.Config) -> None:

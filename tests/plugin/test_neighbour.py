@@ -293,3 +293,35 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error(pytester):
     below.stderr.fnmatch_lines(
         ["ERROR: --autoglm-report-dir: *out is a file, so *sub cannot be made; name another folder"]
     )
+
+
+def test_a_conftest_hook_still_wraps_the_plugins_own(pytester):
+    """The inventory modules are registered before the initial conftest files, as when the entry
+    point registered them all: a conftest's makereport wrapper still sees the report the plugin made
+    (a warning-severity failure turned into a pass, with its facts)."""
+    pytester.makeconftest(
+        """
+        import json
+        import pytest
+
+        seen = []
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            report = yield
+            if report.when == "call":
+                seen.append([report.outcome, report.__dict__.get("autoglm", {}).get("warned", False)])
+            return report
+
+        def pytest_sessionfinish(session):
+            with open("seen.json", "w") as f:
+                json.dump(seen, f)
+        """
+    )
+    (pytester.path / "w.yaml").write_text(
+        "version: 1\ndefaults: {severity: warning, retries: 0, timeout: 1s}\ntargets:\n"
+        f"  - name: a\n    host: 127.0.0.1\n    tcp: {{open: [{free_port()}]}}\n"
+    )
+    result = pytester.runpytest("w.yaml")
+    assert result.ret == pytest.ExitCode.OK
+    assert json.loads((pytester.path / "seen.json").read_text()) == [["passed", True]]
