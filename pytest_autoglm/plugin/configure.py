@@ -16,7 +16,11 @@ import pytest
 from pytest_autoglm.gcpause import gc_paused
 from pytest_autoglm.plugin import INVENTORY_PLUGINS
 from pytest_autoglm.plugin.options import Options, read_options
-from pytest_autoglm.plugin.positional import adopt_positional_inventories, looks_like_inventory, yaml_paths
+from pytest_autoglm.plugin.positional import (
+    adopt_positional_inventories,
+    looks_like_inventory,
+    yaml_paths,
+)
 from pytest_autoglm.plugin.state import InventorySlot, RunState, get_state, options_key, state_key
 
 if TYPE_CHECKING:
@@ -67,7 +71,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     the hooks of users' conftest files, and their ``pytest_configure`` runs in its usual place
     among every other plugin's. xdist workers and pytester runs parse their arguments the same way.
     """
-    if _names_an_inventory(early_config, parser.parse_known_args(args)):
+    named = early_config.getini("autoglm_target") or any(
+        "autoglm-target" in arg or ".yaml" in arg or ".yml" in arg for arg in map(str, args)
+    )  # cheap: most sessions stop here, without parsing the command line again
+    if named and _names_an_inventory(early_config, parser.parse_known_args(args)):
         _register_inventory_plugins(early_config)
 
 
