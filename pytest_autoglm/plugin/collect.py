@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.gcpause import gc_paused
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.plugin.state import InventorySlot, get_state
-from pytest_autoglm.core.records import CheckResult
-from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
 
 result_key = pytest.StashKey[CheckResult]()
@@ -74,7 +74,7 @@ class InventoryFile(pytest.File):
                 for check in self.slot.checks
             ]
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, InventoryError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)  # type: ignore[return-value]
@@ -111,7 +111,7 @@ class CheckItem(pytest.Item):
         if result.outcome is Outcome.SKIPPED:
             pytest.skip(self.redactor(result.message))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         result = self.stash.get(result_key, None)
         if isinstance(excinfo.value, CheckFailed | CheckError) and result is not None:
             return render_diagnosis(self.check, result, self.redactor)

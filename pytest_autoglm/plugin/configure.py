@@ -1,39 +1,110 @@
-"""``pytest_configure``: markers, options, inventories loaded once per process."""
+"""Markers, options and, only when an inventory is named, loading it and the rest of the plugin.
+
+A session that names no inventory (no ``--autoglm-target``, no ini ``autoglm_target``, no
+inventory as a positional path) stops after registering the kind markers and validating the
+options: it imports nothing heavier than pytest, and the modules that collect, run and report
+inventory items (``INVENTORY_PLUGINS``) are not registered at all.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import pytest
 
-from pytest_autoglm.engine.process import AUTO_PROCESS_MIN_CHECKS, ProcessRunner, fork_available
-from pytest_autoglm.engine.runner import Engine
-from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.gcpause import gc_paused
-from pytest_autoglm.inventory.plan import RunSettings, build_plan
-from pytest_autoglm.inventory.validate import load_inventory
+from pytest_autoglm.plugin import INVENTORY_PLUGINS
 from pytest_autoglm.plugin.options import Options, read_options
-from pytest_autoglm.plugin.state import InventorySlot, RunState, get_state, state_key
-from pytest_autoglm.core.vocabulary import Layer
+from pytest_autoglm.plugin.positional import (
+    adopt_positional_inventories,
+    looks_like_inventory,
+    yaml_paths,
+)
+from pytest_autoglm.plugin.state import InventorySlot, RunState, get_state, options_key, state_key
 
-KIND_MARKERS = {
-    Layer.DNS: "dns: a DNS expectation (generated from an inventory, or your own test over targets with a dns section)",
-    Layer.TCP: "tcp: a TCP port expectation (or your own test over targets with a tcp section)",
-    Layer.TLS: "tls: a TLS expectation (or your own test over targets with a tls section)",
-    Layer.HTTP: "http: an HTTP expectation (or your own test over targets with an http section)",
-    Layer.CORS: "cors: a CORS expectation (or your own test over targets with a cors section)",
-}
+if TYPE_CHECKING:
+    import argparse
+
+    from pytest_autoglm.inventory.plan import RunSettings
+
+KIND_MARKERS = (
+    "dns: a DNS expectation (generated from an inventory, or your own test over targets with a dns section)",
+    "tcp: a TCP port expectation (or your own test over targets with a tcp section)",
+    "tls: a TLS expectation (or your own test over targets with a tls section)",
+    "http: an HTTP expectation (or your own test over targets with an http section)",
+    "cors: a CORS expectation (or your own test over targets with a cors section)",
+)
+
+
+def _prepare(config: pytest.Config) -> Options:
+    """Validate the options once per session (a bad value is a usage error, exit code 4)."""
+    options = config.stash.get(options_key, None)
+    if options is None:
+        adopt_positional_inventories(config)
+        options = read_options(config)
+        config.stash[options_key] = options
+    return options
+
+
+def _register_inventory_plugins(config: pytest.Config) -> None:
+    for name in INVENTORY_PLUGINS:
+        if not config.pluginmanager.has_plugin(name):
+            config.pluginmanager.register(importlib.import_module(name), name)
+
+
+def _names_an_inventory(config: pytest.Config, known: argparse.Namespace) -> bool:
+    """Whether the session names an inventory, judged as ``_prepare`` will (which validates it)."""
+    if getattr(known, "help", False) or getattr(known, "version", False):
+        return False
+    if getattr(known, "autoglm_target", None) or config.getini("autoglm_target"):
+        return True
+    positional = [str(arg) for arg in getattr(known, "file_or_dir", None) or []]
+    return any(looks_like_inventory(path) for _, path in yaml_paths(positional, config.invocation_params.dir))
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Register the inventory modules as soon as it is known that an inventory is named.
+
+    That is before the initial conftest files load, the place where the entry point registered
+    these modules when it registered all of them: their hooks keep their order relative to
+    the hooks of users' conftest files, and their ``pytest_configure`` runs in its usual place
+    among every other plugin's. xdist workers and pytester runs parse their arguments the same way.
+    """
+    named = early_config.getini("autoglm_target") or any(
+        "autoglm-target" in arg or ".yaml" in arg or ".yml" in arg for arg in map(str, args)
+    )  # cheap: most sessions stop here, without parsing the command line again
+    if named and _names_an_inventory(early_config, parser.parse_known_args(args)):
+        _register_inventory_plugins(early_config)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    for line in KIND_MARKERS.values():
+    for line in KIND_MARKERS:
         config.addinivalue_line("markers", line)
-    options = read_options(config)
+    options = _prepare(config)
+    if not options.targets:
+        return
+    _start(config, options)
+    # Registered already (pytest_load_initial_conftests); if that judged otherwise, their
+    # pytest_configure runs now, after _start, rather than never.
+    _register_inventory_plugins(config)
+
+
+def _start(config: pytest.Config, options: Options) -> None:
+    """Load and plan the inventories, and set up where their probes run."""
+    from pytest_autoglm.engine.process import ProcessRunner, fork_available
+    from pytest_autoglm.engine.runner import Engine
+    from pytest_autoglm.inventory.plan import RunSettings
+
     overrides = RunSettings(timeout=options.timeout, retries=options.retries)
     slots: list[InventorySlot] = []
     with gc_paused():
         _load(config, options, overrides, slots)
     _check_environment_names(slots)
     if options.engine == "process" or (options.engine == "auto" and fork_available()):
+        from pytest_autoglm.engine.process import AUTO_PROCESS_MIN_CHECKS
+
         min_checks = AUTO_PROCESS_MIN_CHECKS if options.engine == "auto" else 0
         runner = ProcessRunner(
             Engine(concurrency=options.concurrency), concurrency=options.concurrency, min_checks=min_checks
@@ -44,8 +115,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
 
 
+def ensure_state(config: pytest.Config) -> RunState:
+    """The run's state; in a session that names no inventory, made when a test first asks for the engine."""
+    state = get_state(config)
+    if state is None:
+        from pytest_autoglm.engine.runner import Engine
+
+        options = _prepare(config)
+        state = RunState(options, Engine(concurrency=options.concurrency), [])
+        config.stash[state_key] = state
+    return state
+
+
 def _load(config: pytest.Config, options: Options, overrides: RunSettings, slots: list[InventorySlot]) -> None:
     """Load and plan every inventory into ``slots`` (a bad one keeps its error for collection)."""
+    from pytest_autoglm.errors import InventoryError
+    from pytest_autoglm.inventory.plan import build_plan
+    from pytest_autoglm.inventory.validate import load_inventory
+
     order = 0
     for position, path in enumerate(options.targets):
         slot = InventorySlot(path=path, position=position)
@@ -100,12 +187,36 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """Say where the probes ran: ``auto`` decides per run, and ``process`` can fall back."""
     state = get_state(config)
-    runner = state.runner if state is not None else None
-    if not isinstance(runner, ProcessRunner) or config.option.collectonly:
+    if state is None or state.runner is None or config.option.collectonly:
+        return
+    from pytest_autoglm.engine.process import ProcessRunner
+
+    runner = state.runner
+    if not isinstance(runner, ProcessRunner):
         return
     if runner.forked:
         terminalreporter.write_line(
             f"autoglm: the probes ran in a forked child process (--autoglm-engine {state.options.engine})"
-        )  # type: ignore[union-attr]
-    elif runner.fallback_reason and state.options.engine == "process":  # type: ignore[union-attr]
+        )
+    elif runner.fallback_reason and state.options.engine == "process":
         terminalreporter.write_line(f"autoglm: the probes ran in this process: {runner.fallback_reason}")
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """An inventory that plans nothing says so (pytest's exit code 5 alone does not say why)."""
+    state = get_state(config)
+    lines: list[str] = []
+    for slot in state.slots if state is not None else []:
+        if slot.loaded is None:
+            continue
+        if not slot.loaded.model.targets:
+            lines.append(
+                f"autoglm: {slot.loaded.display} has no targets: add one under 'targets:' "
+                "(a name, a host and a dns, tcp, tls, http or cors section; see docs/inventory.md)"
+            )
+        elif not slot.checks:
+            lines.append(
+                f"autoglm: {slot.loaded.display} plans no checks: give its targets a dns, tcp, tls, http "
+                "or cors section (see docs/inventory.md)"
+            )
+    return lines

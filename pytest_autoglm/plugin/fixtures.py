@@ -1,136 +1,62 @@
-"""Fixtures for users' own tests: ``target`` parametrized from the inventories, ``probe`` bound to them.
+"""Fixtures for users' own tests: ``autoglm_target`` parametrized from the inventories,
+``autoglm_probe`` bound to them, ``autoglm_engine`` for advanced uses.
 
-A test marked ``@tls`` (``pytest.mark.tls``) asking for ``target`` runs once per
-target that has a ``tls`` section; several kind markers require all sections.
+Only names with the plugin's prefix are claimed: a test's own ``target``, ``probe`` or
+``host`` argument or fixture is left to pytest and the test suite. A test marked ``@tls``
+(``pytest.mark.tls``) asking for ``autoglm_target`` runs once per target that has a ``tls``
+section; several kind markers require all sections.
+
+This module is registered in every session, so it imports the engine and the inventory
+models (``prober.py``) only when a test asks for one of the fixtures.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_autoglm.engine.runner import Engine
-from pytest_autoglm.inventory.models import Target
-from pytest_autoglm.inventory.plan import Check, DnsCheckSpec, RunSettings, TcpCheckSpec, build_plan, make_check
-from pytest_autoglm.inventory.secrets import Redactor
-from pytest_autoglm.inventory.validate import LoadedInventory
 from pytest_autoglm.plugin.state import get_state
-from pytest_autoglm.core.records import CheckResult
-from pytest_autoglm.core.vocabulary import Layer
 
-_SECTIONS = {"dns": "dns", "tcp": "tcp", "tls": "tls", "http": "http", "cors": "cors"}
+if TYPE_CHECKING:
+    from pytest_autoglm.engine.runner import Engine
+    from pytest_autoglm.plugin.prober import Prober
 
-
-@dataclass(frozen=True)
-class TargetInfo:
-    """What a user's test gets as ``target``: the target's model and its environment."""
-
-    environment: str
-    name: str
-    host: str
-    tags: tuple[str, ...]
-    model: Target = field(repr=False)  # may hold interpolated secrets: never in -l/-vv output
-    inventory: LoadedInventory = field(repr=False)
-
-    def __str__(self) -> str:
-        return f"{self.environment}:{self.name}"
-
-
-def _has_section(target: Target, section: str) -> bool:
-    value = getattr(target, section)
-    return bool(value) if isinstance(value, list) else value is not None
+#: The parameter the plugin fills from the inventories' targets.
+TARGET_ARG = "autoglm_target"
+#: Kind markers that narrow the targets to those with the matching section.
+KINDS = ("dns", "tcp", "tls", "http", "cors")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "target" not in metafunc.fixturenames:
+    if TARGET_ARG not in metafunc.fixturenames:
         return
     state = get_state(metafunc.config)
-    loaded = state.loaded if state is not None else []
-    wanted = [m.name for m in metafunc.definition.iter_markers() if m.name in _SECTIONS]
-    targets = [
-        TargetInfo(inv.environment, t.name, t.host, tuple(t.tags), t, inv)
-        for inv in loaded
-        for t in inv.model.targets
-        if all(_has_section(t, _SECTIONS[w]) for w in wanted)
-    ]
-    metafunc.parametrize("target", targets, ids=[str(t) for t in targets])
+    if state is None or not state.loaded:
+        metafunc.parametrize(TARGET_ARG, [])  # no inventory: pytest skips it ("got empty parameter set")
+        return
+    from pytest_autoglm.plugin.prober import targets_for
 
-
-class Prober:
-    """Runs one probe now with the target's environment settings (same engine, timeouts, resolvers, CA, proxy)."""
-
-    def __init__(self, engine: Engine, overrides: RunSettings, redactors: dict[str, Redactor] | None = None) -> None:
-        self._engine = engine
-        self._overrides = overrides
-        self._redactors = redactors or {}
-
-    def _check(self, target: TargetInfo, kind: Layer, subject: str, spec: Any) -> Check:
-        return make_check(target.inventory, target.model, kind, subject, spec, self._overrides)
-
-    def run(self, check: Check) -> CheckResult:
-        """Run any planned check now, without dependencies; secrets in the result are masked."""
-        result = self._engine.run(self._engine.check_now(check))
-        redact = self._redactors.get(check.environment)
-        if not redact:
-            return result
-        return dataclasses.replace(result, message=redact(result.message), details=redact.redact_data(result.details))
-
-    def _planned(self, target: TargetInfo, kind: Layer, wanted: Callable[[Check], bool]) -> CheckResult:
-        found = [c for c in self.checks(target) if c.kind is kind and wanted(c)]
-        if not found:
-            raise LookupError(f"target {target} has no matching {kind} expectation in its inventory")
-        return self.run(found[0])
-
-    def tls(self, target: TargetInfo, port: int | None = None) -> CheckResult:
-        """Run the target's ``tls`` expectation for ``port`` (default: its first one)."""
-        return self._planned(target, Layer.TLS, lambda c: port is None or c.spec.port == port)
-
-    def http(self, target: TargetInfo, url: str | None = None) -> CheckResult:
-        """Run the target's ``http`` expectation for ``url`` (default: its first one)."""
-        return self._planned(target, Layer.HTTP, lambda c: url is None or c.spec.url == url)
-
-    def dns(self, target: TargetInfo, rdtype: str = "A", expect: str | list[str] = "present") -> CheckResult:
-        if isinstance(expect, list):
-            mode, values = "equal", tuple(expect)
-        elif expect in ("present", "absent"):
-            mode, values = expect, ()
-        else:
-            mode, values = "equal", (expect,)
-        return self.run(self._check(target, Layer.DNS, rdtype, DnsCheckSpec(rdtype, mode, values, False)))
-
-    def tcp(self, target: TargetInfo, port: int, expect: str = "open") -> CheckResult:
-        return self.run(self._check(target, Layer.TCP, f"{port}/{expect}", TcpCheckSpec(port, expect)))
-
-    def resolve(self, target: TargetInfo) -> tuple[str, ...]:
-        """Every address the target's host resolves to with its resolvers (empty if it does not resolve)."""
-        from pytest_autoglm.engine import dispatch
-
-        check = self._check(target, Layer.TCP, "resolve", TcpCheckSpec(1, "open"))
-        addresses, _ = self._engine.run(dispatch.resolve(target.host, check))
-        return addresses
-
-    def checks(self, target: TargetInfo) -> list[Check]:
-        """The target's planned checks (as the inventory's items), to run some with :meth:`run`."""
-        return [c for c in build_plan(target.inventory, self._overrides) if c.target == target.name]
+    wanted = [m.name for m in metafunc.definition.iter_markers() if m.name in KINDS]
+    targets = targets_for(state.loaded, wanted)
+    metafunc.parametrize(TARGET_ARG, targets, ids=[str(t) for t in targets])
 
 
 @pytest.fixture(scope="session")
 def autoglm_engine(pytestconfig: pytest.Config) -> Engine:
     """The run's probe engine (its event loop runs in a background thread)."""
-    state = get_state(pytestconfig)
-    if state is None:
-        pytest.skip("pytest-autoglm is not configured")
-    return state.engine
+    from pytest_autoglm.plugin.configure import ensure_state
+
+    return ensure_state(pytestconfig).engine
 
 
 @pytest.fixture
-def probe(autoglm_engine: Engine, pytestconfig: pytest.Config) -> Prober:
-    """Probe functions bound to the environment's settings: ``probe.tcp(target, 443)``."""
-    state = get_state(pytestconfig)
-    assert state is not None
+def autoglm_probe(autoglm_engine: Engine, pytestconfig: pytest.Config) -> Prober:
+    """Probe functions bound to the environment's settings: ``autoglm_probe.tcp(autoglm_target, 443)``."""
+    from pytest_autoglm.inventory.plan import RunSettings
+    from pytest_autoglm.plugin.configure import ensure_state
+    from pytest_autoglm.plugin.prober import Prober
+
+    state = ensure_state(pytestconfig)
     redactors = {inv.environment: inv.redactor for inv in state.loaded}
     return Prober(autoglm_engine, RunSettings(state.options.timeout, state.options.retries), redactors)

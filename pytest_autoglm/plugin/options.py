@@ -1,14 +1,17 @@
-"""Command-line options and ini keys, validated into one :class:`Options` value."""
+"""Command-line options and ini keys, validated into one :class:`Options` value.
+
+Imported in every pytest session (``pytest_addoption`` must declare the options before
+parsing), so it imports only pytest and the standard library; the two helpers it borrows
+from the engine and the inventory are imported when an option needs them.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from pytest_autoglm.engine.process import fork_available
-from pytest_autoglm.core.values import parse_duration
 
 HELP_TARGET = "inventory YAML file to check (repeatable: one environment per file)"
 HELP_REPORT_DIR = "folder for <environment>.json and <environment>.html reports (default: reports)"
@@ -106,6 +109,17 @@ def _bool(text: str, where: str) -> bool:
     raise pytest.UsageError(f"{where}: expected true or false, got {text!r}")
 
 
+def _check_report_dir(report_dir: Path, where: str) -> None:
+    """Fail before anything is probed, not when the reports are written at the end of the run."""
+    if report_dir.exists() and not report_dir.is_dir():
+        raise pytest.UsageError(f"{where}: {report_dir} is a file; name a folder for the reports")
+    existing = next((p for p in (report_dir, *report_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise pytest.UsageError(f"{where}: {existing} is a file, so {report_dir} cannot be made; name another folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"{where}: {existing} is not writable; name a folder you can write to")
+
+
 def read_options(config: pytest.Config) -> Options:
     """Validate every option once; a bad value is a usage error (exit code 4) naming its source."""
     cli_targets = config.getoption("--autoglm-target") or []
@@ -129,6 +143,8 @@ def read_options(config: pytest.Config) -> Options:
     timeout = None
     text, where = _raw(config, "timeout")
     if text is not None:
+        from pytest_autoglm.core.values import parse_duration
+
         try:
             timeout = parse_duration(text)
         except ValueError as exc:
@@ -160,6 +176,8 @@ def read_options(config: pytest.Config) -> Options:
     text, where = _raw(config, "engine")
     if text is not None:
         engine = _choice(text, where, ("auto", "process", "thread"))
+        from pytest_autoglm.engine.process import fork_available
+
         if engine == "process" and not fork_available():
             raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
 
@@ -172,4 +190,6 @@ def read_options(config: pytest.Config) -> Options:
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
+    if targets:
+        _check_report_dir(report_dir, where or "--autoglm-report-dir")
     return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine, order)

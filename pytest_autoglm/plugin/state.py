@@ -1,18 +1,24 @@
-"""Per-run state kept in ``config.stash`` (never as ad-hoc attributes on config)."""
+"""Per-run state kept in ``config.stash`` (never as ad-hoc attributes on config).
+
+Light on purpose: the entry point imports this module in every pytest session, so the
+engine and inventory types it names are imported for type checkers only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_autoglm.engine.process import ProcessRunner
-from pytest_autoglm.engine.runner import Engine
-from pytest_autoglm.errors import InventoryError
-from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.inventory.validate import LoadedInventory
-from pytest_autoglm.plugin.options import Options
+if TYPE_CHECKING:
+    from pytest_autoglm.engine.process import ProcessRunner
+    from pytest_autoglm.engine.runner import Engine
+    from pytest_autoglm.errors import InventoryError
+    from pytest_autoglm.inventory.plan import Check
+    from pytest_autoglm.inventory.validate import LoadedInventory
+    from pytest_autoglm.plugin.options import Options
 
 
 @dataclass
@@ -47,9 +53,12 @@ class RunState:
 
 
 state_key = pytest.StashKey[RunState]()
+#: The validated options, set in every session (a session that names no inventory has no RunState).
+options_key = pytest.StashKey["Options"]()
 
 
 def get_state(config: pytest.Config) -> RunState | None:
+    """The run's state: set when an inventory is named, or once a test asked for the engine."""
     return config.stash.get(state_key, None)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.core.records import CheckResult
 from pytest_autoglm.core.vocabulary import Reason
+from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.inventory.secrets import Redactor
 
 
 def render_diagnosis(check: Check, result: CheckResult, redactor: Redactor) -> str:

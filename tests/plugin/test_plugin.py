@@ -233,12 +233,12 @@ def test_user_tests_get_target_and_probe(pytester, listener):
         from pytest_autoglm import tcp, Outcome
 
         @tcp
-        def test_port_open(target, probe):
-            result = probe.tcp(target, {listener.port})
+        def test_port_open(autoglm_target, autoglm_probe):
+            result = autoglm_probe.tcp(autoglm_target, {listener.port})
             assert result.outcome is Outcome.PASSED, result.message
 
-        def test_every_target(target):
-            assert target.host == "127.0.0.1"
+        def test_every_target(autoglm_target):
+            assert autoglm_target.host == "127.0.0.1"
         """
     )
     result = pytester.runpytest("--autoglm-target", "u.yaml", "test_mine.py", "-v")
@@ -396,8 +396,8 @@ def test_a_users_probe_sees_the_items_failure_upstream_whichever_engine(pytester
         test_mine="""
         from pytest_autoglm import Reason
 
-        def test_http_is_blocked_by_the_port(target, probe):
-            result = probe.http(target)
+        def test_http_is_blocked_by_the_port(autoglm_target, autoglm_probe):
+            result = autoglm_probe.http(autoglm_target)
             assert result.reason is Reason.UPSTREAM, result.message
             assert "tcp[u:web:" in result.message
         """

@@ -129,8 +129,8 @@ targets:
         from pytest_autoglm import http
 
         @http
-        def test_echo(target, probe):
-            result = probe.http(target)
+        def test_echo(autoglm_target, autoglm_probe):
+            result = autoglm_probe.http(autoglm_target)
             assert result.reason == "body"
             assert "tok-9f8e7d6c5b" not in result.message + str(result.details)
         """

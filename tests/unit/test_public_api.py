@@ -1,5 +1,8 @@
 """The public API is what ``pytest_autoglm/__init__.py`` exports: changing it is a decision, not an accident."""
 
+import subprocess
+import sys
+
 import pytest
 
 import pytest_autoglm
@@ -27,6 +30,27 @@ def test_exported_members():
     )
     for name in pytest_autoglm.__all__:
         assert hasattr(pytest_autoglm, name), name
+
+
+def test_importing_the_package_imports_nothing_else():
+    """Every pytest session loads the plugin, and the inventory package is usable without pytest:
+    the public names are imported on first use."""
+    code = (
+        "import sys, pytest_autoglm\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest', 'pydantic', 'httpx', 'yaml')"
+        " or m.startswith('pytest_autoglm.')]\n"
+        "assert not loaded, loaded\n"
+        "from pytest_autoglm import tcp, Reason, load_inventory\n"
+        "print(tcp.name, Reason.TIMEOUT, load_inventory.__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["tcp", "timeout", "load_inventory"]
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="has no attribute 'target'"):
+        pytest_autoglm.target  # noqa: B018
 
 
 def test_markers_are_pytest_marks():

@@ -23,11 +23,11 @@ from collections.abc import Generator
 
 import pytest
 
+from pytest_autoglm.core.records import CheckResult
 from pytest_autoglm.engine.process import ProcessRunner
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.plugin.collect import CheckItem
 from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
-from pytest_autoglm.core.records import CheckResult
 
 #: How often a wait for the next result checks that the engine still runs.
 LIVENESS_POLL_S = 1.0
