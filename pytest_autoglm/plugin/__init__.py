@@ -20,5 +20,5 @@ INVENTORY_PLUGINS = (
     "pytest_autoglm.plugin.collect",
     "pytest_autoglm.plugin.prefetch",
     "pytest_autoglm.plugin.outcomes",
-    "pytest_autoglm.reporting.sink",
+    "pytest_autoglm.plugin.sink",
 )

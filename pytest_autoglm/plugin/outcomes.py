@@ -12,9 +12,7 @@ from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.plugin.collect import CheckItem, result_key
 from pytest_autoglm.plugin.state import get_state
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
-
-#: The attribute carrying a result across xdist (builtin types only: pytest serializes report.__dict__).
-REPORT_ATTR = "autoglm"
+from pytest_autoglm.reporting.records import REPORT_ATTR
 
 
 @pytest.hookimpl(wrapper=True)

@@ -33,6 +33,7 @@ from markupsafe import Markup
 
 from pytest_autoglm.reporting.json_report import write_atomically
 from pytest_autoglm.reporting.records import (
+    REPORT_ATTR,
     ResultEntry,
     attempts_of,
     count_phrases,
@@ -439,8 +440,6 @@ class PytestHtmlColumns:
         cells.insert(3, "<th>Reason</th>")
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        from pytest_autoglm.plugin.outcomes import REPORT_ATTR
-
         facts = getattr(report, REPORT_ATTR, None)
         facts = facts if isinstance(facts, dict) else {}
         cells.insert(2, f'<td class="col-autoglm-layer">{html.escape(text_of(facts.get("layer")))}</td>')

@@ -15,6 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
+#: The attribute of a pytest report that carries one result's facts (builtin types only: pytest
+#: serializes ``report.__dict__`` across xdist, so the facts reach the controller's sink).
+REPORT_ATTR = "autoglm"
+
 
 class ResultEntry(TypedDict):
     """One entry of ``results`` in the JSON report (contract: results.md), in the contract's key order."""

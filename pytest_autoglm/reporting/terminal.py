@@ -1,6 +1,6 @@
 """The end-of-run summary per environment, in pytest's style.
 
-Called from :class:`~pytest_autoglm.reporting.sink.ResultSink`'s ``pytest_terminal_summary``
+Called from :class:`~pytest_autoglm.plugin.sink.ResultSink`'s ``pytest_terminal_summary``
 (the sink is registered on the controller only), with the very documents the JSON and
 HTML reports were written from. Everything printed comes from those documents, whose
 secrets are already masked::

@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_autoglm.plugin.outcomes import REPORT_ATTR
 from pytest_autoglm.plugin.state import get_state, is_xdist_worker
 from pytest_autoglm.reporting.html_report import (
     register_pytest_html_columns,
@@ -19,7 +18,7 @@ from pytest_autoglm.reporting.html_report import (
     write_html,
 )
 from pytest_autoglm.reporting.json_report import build_document, write_json
-from pytest_autoglm.reporting.records import ReportDocument, ResultFacts
+from pytest_autoglm.reporting.records import REPORT_ATTR, ReportDocument, ResultFacts
 from pytest_autoglm.reporting.selection import item_name, names_of, narrowing_of, selection_of, stopped_early
 from pytest_autoglm.reporting.terminal import write_summary
 
