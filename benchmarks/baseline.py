@@ -37,7 +37,7 @@ async def _dns_a(host: str, resolver: tuple[str, int], timeout: float) -> list[s
             r = await dns.asyncquery.udp(q, resolver[0], port=resolver[1], timeout=timeout)
     except TimeoutError:
         return "timeout"
-    except Exception as exc:  # noqa: BLE001 - an outcome, not a crash
+    except Exception as exc:
         return f"error:{type(exc).__name__}"
     if r.rcode() != 0:
         return f"rcode:{r.rcode()}"
@@ -73,7 +73,7 @@ async def _tls(address: str, port: int, host: str, ctx: ssl.SSLContext, timeout:
         return "ok"
     except TimeoutError:
         return "timeout"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"error:{type(exc).__name__}"
 
 
@@ -90,7 +90,7 @@ async def _http(address: str, port: int, host: str, ctx: ssl.SSLContext, timeout
         return "ok" if 200 <= code < 300 else f"status:{code}"
     except TimeoutError:
         return "timeout"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"error:{type(exc).__name__}"
 
 

@@ -48,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from lab import Lab, build_lab
+from lab import Lab, build_lab  # noqa: E402 (benchmarks/ is a folder of scripts, not a package)
 
 PYTEST_FLAGS = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark"]
 
@@ -413,7 +413,10 @@ def summarize_collapsed(path: Path, top: int = 25, rate: int = RATE) -> dict[str
             own[names[-1]] += count
         for name in set(names):
             inclusive[name] += count
-    pct = lambda c: round(100 * c / total, 1) if total else 0.0
+
+    def pct(c: int) -> float:
+        return round(100 * c / total, 1) if total else 0.0
+
     return {
         "samples": total,
         "threads": {k: pct(v) for k, v in threads.most_common(12)},
@@ -542,7 +545,10 @@ def print_table(rows: list[list[str]]) -> str:
         "foreign CPU s",
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
+    def fmt(r: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
     lines = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *[fmt(r) for r in rows]]
     return "\n".join(lines)
 

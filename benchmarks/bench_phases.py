@@ -65,7 +65,7 @@ def _watch_engine(session: pytest.Session) -> None:
 
         state = get_state(session.config)
         futures = list(state.engine._futures.values()) if state is not None else []
-    except Exception:  # noqa: BLE001
+    except Exception:
         return
     if not futures:
         return

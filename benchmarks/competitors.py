@@ -145,8 +145,11 @@ def blackbox(plan: dict[str, Any], work: Path) -> dict[str, Any]:
                 str(CONCURRENCY),
                 "--max-time",
                 str(timeout + 5),
-            ]
-            + ["-H", f"X-Prometheus-Scrape-Timeout-Seconds: {timeout + 1:g}", "--config", str(urls)],
+                "-H",
+                f"X-Prometheus-Scrape-Timeout-Seconds: {timeout + 1:g}",
+                "--config",
+                str(urls),
+            ],
             check=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -237,7 +237,7 @@ class Child:
 
     def __init__(self, argv: list[str], what: str, *, stdout_json: bool = True) -> None:
         self.what = what
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child; closed in stop()
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

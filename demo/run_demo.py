@@ -45,7 +45,9 @@ def main(argv: list[str]) -> int:
     print()
     if status in (0, 1):
         reports = "reports" if cwd == ROOT else str(cwd / "reports")
-        print(f"Demo done: open {reports}/demo.html (six checks fail on purpose: five root causes, one blocked; see example_suites/demo.yaml).")
+        print(
+            f"Demo done: open {reports}/demo.html (six checks fail on purpose: five root causes, one blocked; see example_suites/demo.yaml)."
+        )
         return 0
     return status
 

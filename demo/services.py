@@ -19,11 +19,12 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 import dns.flags
 import dns.message
-import dns.rdatatype
 import dns.rcode
+import dns.rdatatype
 import dns.rrset
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,7 +53,7 @@ ZONE: dict[str, dict[str, list[str]]] = {
 def _answer(wire: bytes) -> bytes | None:
     try:
         query = dns.message.from_wire(wire)
-    except Exception:  # noqa: BLE001 - garbage on the port: ignore, as a server does
+    except Exception:
         return None
     response = dns.message.make_response(query)
     response.flags |= dns.flags.AA
@@ -127,7 +128,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
             return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
         return {"Vary": "Origin"}
 
-    def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
+    def do_OPTIONS(self) -> None:
         headers = self._cors()
         if "Access-Control-Allow-Origin" in headers:
             headers.update(
@@ -143,7 +144,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             self._send(200, {"status": "ok", "model": "autoglm-phone-9b"}, self._cors())
         elif self.path in ("/v1/models", "/v1/chat/completions"):
@@ -212,7 +213,7 @@ class DemoEnvironment:
         self._servers: list[socketserver.BaseServer] = []
         self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> DemoEnvironment:
+    def __enter__(self) -> Self:
         _, server_pem = make_certificates(self.cert_folder)
         handler = type("DemoApiHandler", (_ApiHandler,), {"api_key": self.api_key})
         try:

@@ -45,8 +45,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pytest_autoglm.probes.cors import CorsExpectation, check_cors_origin
 from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.probes.cors import CorsExpectation, check_cors_origin
 from tests.fakes.http_servers import UvicornServer, _hand_written, cors_app
 
 CHROMIUM = shutil.which("chromium")

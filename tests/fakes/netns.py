@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 __all__ = [
     "LAB_NETWORK",
@@ -295,7 +296,7 @@ class NetnsLab:
         return "\n".join(["set -e", *cmds, teardown]) + "\n"
 
     # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> NetnsLab:
+    def __enter__(self) -> Self:
         reason = netns_prerequisites()
         if reason:
             raise NetnsUnavailable(reason)

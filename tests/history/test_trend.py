@@ -79,8 +79,10 @@ def test_cli_writes_the_page(tmp_path: Path) -> None:
     fill(tmp_path / "h.sqlite", now)
     out = tmp_path / "trend.html"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest_autoglm.history", "--store", str(tmp_path / "h.sqlite"), "--environment", "prod"]
-        + ["--days", "30", "--out", str(out)],
+        [
+            *(sys.executable, "-m", "pytest_autoglm.history", "--store", str(tmp_path / "h.sqlite")),
+            *("--environment", "prod", "--days", "30", "--out", str(out)),
+        ],
         check=False,
         cwd=ROOT,
         capture_output=True,

@@ -190,7 +190,7 @@ def test_parse_resolver_ports_roundtrip(address: object, port: int) -> None:
         spec = parse_resolver(text)
         assert (spec.kind, spec.host, spec.port) == ("udp", host, port)
     else:
-        with pytest.raises(ValueError, match="1..65535"):
+        with pytest.raises(ValueError, match=r"1\.\.65535"):
             parse_resolver(text)
 
 

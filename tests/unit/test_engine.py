@@ -8,11 +8,11 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_autoglm.core.records import CheckResult, Verdict
+from pytest_autoglm.core.vocabulary import Layer, Outcome, Reason
 from pytest_autoglm.engine.retry import backoff_delay, with_retries
 from pytest_autoglm.engine.runner import Engine, _combine, blocks
 from pytest_autoglm.inventory.plan import Check
-from pytest_autoglm.core.records import CheckResult, Verdict
-from pytest_autoglm.core.vocabulary import Layer, Outcome, Reason
 
 
 def make_check(kind: Layer) -> Check:

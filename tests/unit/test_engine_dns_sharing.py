@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.inventory.plan import Check, build_plan
 from pytest_autoglm.inventory.validate import load_inventory
-from pytest_autoglm.core.records import CheckResult
-from pytest_autoglm.core.vocabulary import Outcome
 from tests.fakes.dns_server import FakeDnsServer
 from tests.fakes.tcp_servers import tcp_listener
 

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pytest_autoglm import InventoryError, load_inventory
-from pytest_autoglm.inventory.plan import build_plan
 from pytest_autoglm.core.values import MAX_DURATION_S, format_duration, parse_duration, parse_port
+from pytest_autoglm.inventory.plan import build_plan
 
 LOCATED = re.compile(r"^[^:\n]+:\d+:\d+: ")
 ENVIRON = {"AUTOGLM_API_KEY": "sk-hypothesis-key", "AUTOGLM_PORT": "8443"}
@@ -428,7 +428,7 @@ def test_port_round_trips(port: int) -> None:
 @PROPERTY
 @given(port=st.one_of(st.integers(max_value=0), st.integers(min_value=65536)))
 def test_port_out_of_range(port: int) -> None:
-    with pytest.raises(ValueError, match="out of range|expected a port"):
+    with pytest.raises(ValueError, match=r"out of range|expected a port"):
         parse_port(port)
 
 

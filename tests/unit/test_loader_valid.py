@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from pytest_autoglm import InventoryError, LoadedInventory, load_inventory
+from pytest_autoglm.core.values import format_duration, parse_duration, parse_port
+from pytest_autoglm.core.vocabulary import Layer
 from pytest_autoglm.inventory.models import BUILTIN_SETTINGS, DnsExpectation, Target
 from pytest_autoglm.inventory.plan import Check, build_plan
 from pytest_autoglm.inventory.secrets import MASK, Redactor
-from pytest_autoglm.core.values import format_duration, parse_duration, parse_port
-from pytest_autoglm.core.vocabulary import Layer
 
 API_KEY = "sk-test-0123456789abcdef"
 
@@ -729,7 +729,7 @@ def test_parse_port(value: object, port: int) -> None:
     assert parse_port(value) == port
 
 
-@pytest.mark.parametrize("bad", [0, 65536, -1, True, False, None, 443.0, "https", "４４３", [443]])
+@pytest.mark.parametrize("bad", [0, 65536, -1, True, False, None, 443.0, "https", "４４３", [443]])  # noqa: RUF001 (full-width digits on purpose)
 def test_parse_port_refuses(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_port(bad)

@@ -7,8 +7,9 @@ only when an inventory is named, this plugin registers its parts, each a plugin 
   linear in the number of items (passed set-up/teardown reports set aside while it runs);
 - ``runloop``: an inventory-only run walks its items as their probes finish
   (``--autoglm-order``), with the short summary sorted back into inventory order;
-- ``xdist``: an inventory-only run ignores ``-n``; a distributed run's ``--dist load`` becomes
-  ``loadgroup`` so that each worker gets whole targets (both restored at unconfigure);
+- ``xdist``: an inventory-only run ignores ``-n`` (the options are restored at unconfigure); under
+  ``--dist load`` a distributed run sends each worker whole targets (the one documented use of
+  xdist's private API, see that module);
 - ``gcfreeze``: ``gc.freeze()`` of what collection built and of the run's results, undone
   (``gc.unfreeze()``) when the config is cleaned up, after pytest's own gc passes.
 
