@@ -44,8 +44,8 @@ from pytest_autoglm.reporting.view import (
     LAYERS,
     STATE_COLOUR,
     Cell,
+    EnvironmentVerdict,
     RootCause,
-    Verdict,
     format_ms,
     http_total_ms,
     is_problem,
@@ -148,7 +148,7 @@ class View(TypedDict):
     duration: str
     schema: str
     partial: str  # the banner's text; "" for a full run
-    verdict: Verdict
+    verdict: EnvironmentVerdict
     counts: list[str]  # the same words as the terminal summary
     total: int
     planned: int | None  # checks in the inventory, shown when it differs from ``total``

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, cast
 
+from pytest_autoglm.core.values import format_duration
 from pytest_autoglm.reporting.records import Counts, ResultEntry, attempts_of, fails_run, is_upstream
 
 #: The matrix columns, in the order an engineer troubleshoots.
@@ -197,19 +198,21 @@ def _root_of(entry: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -
 
 
 @dataclass(frozen=True)
-class Verdict:
+class EnvironmentVerdict:
+    """The verdict a report opens with, for a whole environment (not a probe's ``core.records.Verdict``)."""
+
     word: str  # PASS | FAIL | PASS WITH WARNINGS | NO RESULTS
     colour: str  # pass | fail | warn | none
 
 
-def verdict_of(counts: Counts) -> Verdict:
+def verdict_of(counts: Counts) -> EnvironmentVerdict:
     if counts.failing or counts.errors:
-        return Verdict("FAIL", "fail")
+        return EnvironmentVerdict("FAIL", "fail")
     if counts.warned or counts.retried or counts.xfailed:
-        return Verdict("PASS WITH WARNINGS", "warn")
+        return EnvironmentVerdict("PASS WITH WARNINGS", "warn")
     if counts.passed:
-        return Verdict("PASS", "pass")
-    return Verdict("NO RESULTS", "none")
+        return EnvironmentVerdict("PASS", "pass")
+    return EnvironmentVerdict("NO RESULTS", "none")
 
 
 def results_of(document: Mapping[str, Any]) -> list[ResultEntry]:
@@ -225,14 +228,9 @@ def results_of(document: Mapping[str, Any]) -> list[ResultEntry]:
 
 
 def format_ms(value: Any) -> str:
+    """A milliseconds figure from a report, in the one duration format (``-`` when absent)."""
     ms = number_of(value)
-    if ms is None:
-        return "-"
-    if ms < 10:
-        return f"{ms:.1f} ms"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.2f} s"
+    return "-" if ms is None else format_duration(ms / 1000)
 
 
 def http_total_ms(entry: Mapping[str, Any]) -> float | None:
