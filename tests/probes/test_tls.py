@@ -232,9 +232,9 @@ def test_wildcard_rules(pattern: str, name: str, covered: bool) -> None:
     assert cert_covers_name(make_leaf([pattern]).cert, name) is covered
 
 
-def test_common_name_only_without_san() -> None:
+def test_common_name_is_never_matched() -> None:
     cn_only = make_leaf(["legacy.example.com"], san=False).cert
-    assert cert_covers_name(cn_only, "legacy.example.com")
+    assert not cert_covers_name(cn_only, "legacy.example.com")  # RFC 9525: no CN fallback
     with_san = make_leaf(["other.example.com"], common_name="legacy.example.com").cert
     assert not cert_covers_name(with_san, "legacy.example.com")  # CN ignored when SANs exist
 

@@ -28,14 +28,21 @@ from pytest_autoglm.probes.tls.chain import (
     details_of,
     hostname_text,
     idna,
+    iso,
+    leaf_sans,
+    load_der,
     span,
     trust_problem,
     validity_problems,
+    verified_chain,
     weak_key_problem,
 )
 from pytest_autoglm.probes.tls.expectation import VERSION_NUMBER, TlsExpectation, fail
 from pytest_autoglm.probes.tls.handshake import Attempt, ContextKey, context, file_key, handshake
 from pytest_autoglm.probes.tls.ocsp import issuer_of, judge_staple
+from pytest_autoglm.probes.tls.oversized import OPENSSL_MAX_CERT_LIST, read_chain
+from pytest_autoglm.probes.tls.oversized import details_of as oversized_details
+from pytest_autoglm.probes.tls.oversized import verify as verify_oversized
 from pytest_autoglm.probes.tls.versions import PRECEDENCE, handshake_failed, version_problems
 
 
@@ -87,6 +94,8 @@ async def check_tls(
     if attempt.timeout is not None:
         text = f"{attempt.timeout} within {format_duration(timeout)}"
         return fail(Layer.TLS, Reason.TIMEOUT, at.text, text, address, details)
+    if attempt.conn is None and attempt.kind == "oversized":
+        return await _judge_oversized(attempt, expect, key, at)
     if attempt.conn is None:
         return await handshake_failed(attempt, expect, key, address, at.port, at.sni, at.deadline, at.text, details)
     return await _judge(attempt, attempt.conn, expect, key, at)
@@ -128,14 +137,19 @@ async def _judge(
     attempt: Attempt, conn: SSL.Connection, expect: TlsExpectation, key: ContextKey, at: _Where
 ) -> Verdict:
     """A completed handshake: every problem found, the first by precedence is the verdict."""
-    details, leaf, sent = details_of(conn, at.address, at.port, at.sni, at.now)
+    try:
+        details, leaf, sent = details_of(conn, at.address, at.port, at.sni, at.now)
+    except ValueError as exc:  # a certificate cryptography refuses to load
+        details = {"address": at.address, "port": at.port, "sni": at.sni}
+        text = f"the server sent a certificate that cannot be parsed ({exc})"
+        return fail(Layer.TLS, Reason.HANDSHAKE, at.text, text, at.address, details, transient=False)
     details["client_cert_requested"] = attempt.state.cert_requested
     if leaf is None:
         return fail(Layer.TLS, Reason.HANDSHAKE, at.text, "the server sent no certificate", at.address, details)
-    built = list(conn.get_verified_chain(as_cryptography=True) or []) if expect.verify else []
+    built = verified_chain(conn) if expect.verify else []
     problems: Problems = []
     if expect.verify:
-        problems += _trust_and_name(attempt, expect, key, leaf, sent, built, at.name, details)
+        problems += _trust_and_name(attempt.state.verify_errors, expect, key, leaf, sent, built, at.name, details)
     # Validity: the whole verified chain when verifying, else the leaf alone.
     problems += validity_problems(built if expect.verify and built else [leaf], at.now)
     problems += _expiring(expect, leaf, at.now)
@@ -152,7 +166,7 @@ async def _judge(
 
 
 def _trust_and_name(
-    attempt: Attempt,
+    verify_errors: list[tuple[int, int]],
     expect: TlsExpectation,
     key: ContextKey,
     leaf: x509.Certificate,
@@ -162,19 +176,59 @@ def _trust_and_name(
     details: dict[str, Any],
 ) -> Problems:
     problems: Problems = []
-    trust = trust_problem(attempt.state.verify_errors, sent, built)
+    trust = trust_problem(verify_errors, sent, built)
     if trust is None and key.lowest < SSL.TLS1_2_VERSION:
         # Offering TLS 1.0/1.1 needs @SECLEVEL=0, which also stops OpenSSL refusing weak keys
         # in the chain: apply the default level's key rule ourselves so `accept` never weakens trust.
         trust = weak_key_problem(built or [leaf])
     if trust is not None:
         problems.append((Reason.UNTRUSTED, trust))
-        details["verify_errors"] = [
-            {"code": c, "depth": d, "text": verify_text(c)} for c, d in attempt.state.verify_errors
-        ]
+        details["verify_errors"] = [{"code": c, "depth": d, "text": verify_text(c)} for c, d in verify_errors]
     if not cert_covers_name(leaf, name):
         problems.append((Reason.HOSTNAME, hostname_text(leaf, name, expect.sni is not None)))
     return problems
+
+
+async def _judge_oversized(attempt: Attempt, expect: TlsExpectation, key: ContextKey, at: _Where) -> Verdict:
+    """OpenSSL refused the chain for its size: read it from the wire and judge it (``oversized``)."""
+    hello = await read_chain(at.address, at.port, at.sni, at.deadline)
+    details = oversized_details(hello, at.address, at.port, at.sni)
+    if not hello.certificates:
+        why = hello.error or (f"alert {hello.alert}" if hello.alert is not None else "no certificate in the answer")
+        text = f"{attempt.error}; reading it from a TLS 1.2 handshake failed too ({why}: TLS 1.3 only?)"
+        return fail(Layer.TLS, Reason.HANDSHAKE, at.text, text, at.address, details, transient=False)
+    try:
+        sent = [load_der(der) for der in hello.certificates]
+        errors, built = verify_oversized(key, sent) if expect.verify else ([], [])
+    except LocalSetupError as exc:
+        return fail(Layer.TLS, Reason.SETUP, at.text, f"cannot check: {exc}", at.address, details, transient=False)
+    except ValueError as exc:
+        text = f"the server sent a certificate that cannot be parsed ({exc})"
+        return fail(Layer.TLS, Reason.HANDSHAKE, at.text, text, at.address, details, transient=False)
+    leaf = sent[0]
+    details.update(
+        subject=leaf.subject.rfc4514_string(),
+        issuer=leaf.issuer.rfc4514_string(),
+        sans_count=len(leaf_sans(leaf)),
+        not_after=iso(leaf.not_valid_after_utc),
+        chain=[{"subject": c.subject.rfc4514_string(), "issuer": c.issuer.rfc4514_string()} for c in sent],
+    )
+    problems: Problems = []
+    if expect.verify:
+        problems += _trust_and_name(errors, expect, key, leaf, sent, built, at.name, details)
+    problems += validity_problems(built if expect.verify and built else [leaf], at.now)
+    problems += _expiring(expect, leaf, at.now)
+    if expect.ocsp_stapling == "required":
+        problems.append((Reason.NO_OCSP_STAPLE, "no OCSP staple could be read (the chain was read without OpenSSL)"))
+    if problems:
+        return _worst(problems, at, details)
+    left = leaf.not_valid_after_utc - at.now
+    text = (
+        f"{details['version']} {details['cipher']}; certificate valid until {day(leaf.not_valid_after_utc)}"
+        f" ({span(left)} left); its {hello.certificate_bytes // 1024} KiB certificate list exceeds OpenSSL's"
+        f" {OPENSSL_MAX_CERT_LIST // 1024} KiB limit and was read from the wire"
+    )
+    return Verdict.ok(f"{at.text}: {text}", address=at.address, details=details)
 
 
 def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:
