@@ -143,6 +143,11 @@ def _short_name(name: x509.Name) -> str:
     return str(cns[0].value) if cns else name.rfc4514_string()
 
 
+def short_name(name: x509.Name) -> str:
+    """The CN of ``name`` (or its RFC 4514 string): what people recognise in a message."""
+    return _short_name(name)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -201,6 +206,15 @@ def _aia_issuer_url(cert: x509.Certificate) -> str | None:
         ):
             return str(desc.access_location.value)
     return None
+
+
+def key_info(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
+    """Key type, size in bits, and curve name (EC only)."""
+    return _key_info(cert)
+
+
+def signature_algorithm(cert: x509.Certificate) -> str:
+    return _signature_algorithm(cert)
 
 
 def trust_problem(

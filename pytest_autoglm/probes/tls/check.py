@@ -37,12 +37,14 @@ from pytest_autoglm.probes.tls.chain import (
     verified_chain,
     weak_key_problem,
 )
+from pytest_autoglm.probes.tls.enumerate import enumerate_server
 from pytest_autoglm.probes.tls.expectation import VERSION_NUMBER, TlsExpectation, fail
 from pytest_autoglm.probes.tls.handshake import Attempt, ContextKey, context, file_key, handshake
 from pytest_autoglm.probes.tls.ocsp import issuer_of, judge_staple
 from pytest_autoglm.probes.tls.oversized import OPENSSL_MAX_CERT_LIST, read_chain
 from pytest_autoglm.probes.tls.oversized import details_of as oversized_details
 from pytest_autoglm.probes.tls.oversized import verify as verify_oversized
+from pytest_autoglm.probes.tls.policy import chain_keys, judge
 from pytest_autoglm.probes.tls.versions import PRECEDENCE, handshake_failed, version_problems
 
 
@@ -155,7 +157,7 @@ async def _judge(
     problems += _expiring(expect, leaf, at.now)
     staple_problems, staple_good = _staple(attempt, expect, leaf, sent, built, at.now, details)
     problems += staple_problems
-    problems += await version_problems(expect, key, at.address, at.port, at.sni, at.deadline, details)
+    problems += await _versions_and_policy(expect, key, at, sent, details)
     if problems:
         return _worst(problems, at, details)
     return Verdict.ok(
@@ -229,6 +231,23 @@ async def _judge_oversized(attempt: Attempt, expect: TlsExpectation, key: Contex
         f" {OPENSSL_MAX_CERT_LIST // 1024} KiB limit and was read from the wire"
     )
     return Verdict.ok(f"{at.text}: {text}", address=at.address, details=details)
+
+
+async def _versions_and_policy(
+    expect: TlsExpectation, key: ContextKey, at: _Where, sent: list[x509.Certificate], details: dict[str, Any]
+) -> Problems:
+    """Version probes and, with a policy (or ``enumerate``), everything the server accepts: at once."""
+    versions = version_problems(expect, key, at.address, at.port, at.sni, at.deadline, details)
+    if expect.policy is None and not expect.enumerate:
+        return await versions
+    problems, accepted = await asyncio.gather(versions, enumerate_server(at.address, at.port, at.sni, at.deadline))
+    details["accepted"] = accepted.as_details()
+    details["chain_keys"] = chain_keys(sent)
+    if accepted.errors:
+        problems.append((Reason.TIMEOUT, f"enumeration incomplete: {'; '.join(accepted.errors[:3])}"))
+    if expect.policy is not None:
+        problems += judge(expect.policy, accepted, sent)
+    return problems
 
 
 def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from OpenSSL import SSL
+
+if TYPE_CHECKING:
+    from pytest_autoglm.probes.tls.policy import TlsPolicy
 
 from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.vocabulary import Layer, Reason
@@ -36,6 +39,8 @@ class TlsExpectation:
     ocsp_stapling: str = "optional"  # "required" | "optional"
     client_cert: Path | None = None  # PEM; the key may be in the same file
     client_key: Path | None = None
+    policy: TlsPolicy | None = None  # what the server may accept (versions, suites, groups, keys)
+    enumerate: bool = False  # list what the server accepts in details, even without a policy
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accept", tuple(self.accept))
