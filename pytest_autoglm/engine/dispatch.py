@@ -139,6 +139,7 @@ async def _tls_attempt(check: Check, address: str) -> Verdict:
         ocsp_stapling=section.ocsp_stapling,
         client_cert=_path(section.client_cert),
         client_key=_path(section.client_key),
+        **tls_probe.expectation_extras(section.model_dump()),
     )
     return await tls_probe.check_tls(
         check.host, address, expect, timeout=check.timeout, ca_bundle=_path(check.ca_bundle)

@@ -311,6 +311,37 @@ class TcpSection(_Model):
         return self
 
 
+TlsPolicyName = Literal["mozilla-modern", "mozilla-intermediate", "mozilla-old"]
+CipherClass = Literal["CBC", "DHE", "RSA_KX", "3DES", "RC4", "NULL", "EXPORT", "SHA1_MAC", "ANON", "MD5"]
+
+
+class CipherRules(_Model):
+    """``ciphers:`` of a tls group: classes of suites the server must not accept."""
+
+    forbid: list[CipherClass] = Field(default_factory=list)
+
+
+class KeyRules(_Model):
+    """``key:`` of a tls group: the smallest certificate keys allowed in the chain."""
+
+    min_rsa_bits: int | None = Field(default=None, ge=512, le=16384)
+    min_ec_bits: int | None = Field(default=None, ge=160, le=571)
+
+
+class DhRules(_Model):
+    """``dh:`` of a tls group: the finite-field DH group of DHE suites."""
+
+    min_bits: int | None = Field(default=None, ge=512, le=16384)
+    safe_prime: bool = False
+
+
+class RevocationRules(_Model):
+    """``revocation:`` of a tls group: ask the CA when the server staples nothing."""
+
+    ocsp: bool = False
+    crl: bool = False
+
+
 class TlsSection(_Model):
     """One TLS expectation group on one port."""
 
@@ -323,6 +354,14 @@ class TlsSection(_Model):
     ocsp_stapling: Literal["required", "optional"] = "optional"
     client_cert: str | None = None
     client_key: str | None = None
+    policy: TlsPolicyName | None = None
+    ciphers: CipherRules | None = None
+    require_forward_secrecy: bool = False
+    key: KeyRules | None = None
+    dh: DhRules | None = None
+    enumerate: bool = False
+    aia_fetch: bool = False
+    revocation: RevocationRules | None = None
 
     @field_validator("sni")
     @classmethod

@@ -66,7 +66,7 @@ from pytest_autoglm.probes.tls.chain import cert_covers_name
 from pytest_autoglm.probes.tls.check import check_tls
 from pytest_autoglm.probes.tls.expectation import TLS_VERSIONS, TlsExpectation
 from pytest_autoglm.probes.tls.handshake import clear_context_cache
-from pytest_autoglm.probes.tls.policy import MOZILLA_VERSION, PROFILES, TlsPolicy
+from pytest_autoglm.probes.tls.policy import MOZILLA_VERSION, PROFILES, TlsPolicy, expectation_extras
 from pytest_autoglm.probes.tls.suites import CIPHER_CLASSES
 
 __all__ = [
@@ -79,4 +79,5 @@ __all__ = [
     "cert_covers_name",
     "check_tls",
     "clear_context_cache",
+    "expectation_extras",
 ]

@@ -99,7 +99,8 @@ async def check_tls(
     if attempt.conn is None and attempt.kind == "oversized":
         return await _judge_oversized(attempt, expect, key, at)
     if attempt.conn is None:
-        return await handshake_failed(attempt, expect, key, address, at.port, at.sni, at.deadline, at.text, details)
+        failed = await handshake_failed(attempt, expect, key, address, at.port, at.sni, at.deadline, at.text, details)
+        return await _policy_after_failure(failed, expect, at, details)
     return await _judge(attempt, attempt.conn, expect, key, at)
 
 
@@ -248,6 +249,26 @@ async def _versions_and_policy(
     if expect.policy is not None:
         problems += judge(expect.policy, accepted, sent)
     return problems
+
+
+async def _policy_after_failure(
+    failed: Verdict, expect: TlsExpectation, at: _Where, details: dict[str, Any]
+) -> Verdict:
+    """Our handshake failed (OpenSSL here refuses e.g. a 1024-bit DH group): what the server
+    accepts is still known from the wire, and a policy it breaks is the better verdict."""
+    if expect.policy is None and not expect.enumerate or at.deadline <= asyncio.get_running_loop().time():
+        return failed
+    accepted = await enumerate_server(at.address, at.port, at.sni, at.deadline)
+    details["accepted"] = accepted.as_details()
+    problems = judge(expect.policy, accepted, []) if expect.policy is not None else []
+    if not problems:
+        return failed
+    details["handshake_error"] = failed.message
+    problems.append((Reason.HANDSHAKE, failed.message.removeprefix(f"{at.text}: ")))
+    problems.sort(key=lambda p: PRECEDENCE.index(p[0]) if p[0] in PRECEDENCE else len(PRECEDENCE))
+    reason, text = problems[0]
+    details["problems"] = [{"reason": r.value, "message": t} for r, t in problems[1:]]
+    return fail(Layer.TLS, reason, at.text, text, at.address, details)
 
 
 def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:

@@ -41,6 +41,9 @@ class TlsExpectation:
     client_key: Path | None = None
     policy: TlsPolicy | None = None  # what the server may accept (versions, suites, groups, keys)
     enumerate: bool = False  # list what the server accepts in details, even without a policy
+    aia_fetch: bool = False  # fetch a missing intermediate from the leaf's AIA URL, as browsers do
+    revocation_ocsp: bool = False  # ask the OCSP responder when no staple came
+    revocation_crl: bool = False  # fetch the CRL distribution point when no staple came
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accept", tuple(self.accept))

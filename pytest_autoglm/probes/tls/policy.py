@@ -286,3 +286,30 @@ def chain_keys(chain: Sequence[x509.Certificate]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def expectation_extras(section: dict[str, Any]) -> dict[str, Any]:
+    """``TlsExpectation`` keywords for the policy keys of an inventory tls group (its ``model_dump()``).
+
+    Here rather than in the engine so a new policy key touches the probe and the inventory only.
+    """
+    ciphers = section.get("ciphers") or {}
+    key = section.get("key") or {}
+    dh = section.get("dh") or {}
+    revocation = section.get("revocation") or {}
+    policy = TlsPolicy(
+        profile=section.get("policy"),
+        forbid=tuple(ciphers.get("forbid") or ()),
+        require_forward_secrecy=bool(section.get("require_forward_secrecy")),
+        min_rsa_bits=key.get("min_rsa_bits"),
+        min_ec_bits=key.get("min_ec_bits"),
+        dh_min_bits=dh.get("min_bits"),
+        dh_safe_prime=bool(dh.get("safe_prime")),
+    )
+    return {
+        "policy": None if policy == TlsPolicy() else policy,
+        "enumerate": bool(section.get("enumerate")),
+        "aia_fetch": bool(section.get("aia_fetch")),
+        "revocation_ocsp": bool(revocation.get("ocsp")),
+        "revocation_crl": bool(revocation.get("crl")),
+    }
