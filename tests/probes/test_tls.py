@@ -160,7 +160,7 @@ def test_missing_intermediate_is_an_incomplete_chain(pki: Pki) -> None:
     leaf = pki.leaf(HOST, aia_ca_issuers="http://127.0.0.1:9/intermediate.crt")  # never fetched
     with TlsServer([leaf]) as server:  # the intermediate is not sent
         verdict = check(server, pki)
-        assert_fails(verdict, Reason.UNTRUSTED, "incomplete chain", "'Test Intermediate CA'", "127.0.0.1:9")
+        assert_fails(verdict, Reason.INCOMPLETE_CHAIN, "incomplete chain", "'Test Intermediate CA'", "127.0.0.1:9")
     with TlsServer([leaf, pki.intermediate]) as server:  # control: the same leaf with its chain
         assert check(server, pki).passed
 
@@ -173,7 +173,7 @@ def test_leaf_alone_without_issuer_hint_names_both_causes(pki: Pki) -> None:
 def test_wrong_intermediate_sent(pki: Pki) -> None:
     stranger = make_ca("Unrelated Intermediate CA", issuer=pki.root)
     with TlsServer([pki.leaf(HOST), stranger]) as server:
-        assert_fails(check(server, pki), Reason.UNTRUSTED, "incomplete chain", "wrong intermediate")
+        assert_fails(check(server, pki), Reason.INCOMPLETE_CHAIN, "incomplete chain", "wrong intermediate")
 
 
 def test_ca_bundle_is_needed_for_a_private_ca(good_server: TlsServer) -> None:

@@ -11,8 +11,10 @@ import asyncio
 import json
 import ssl
 import subprocess
+import threading
 import warnings
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,73 @@ def test_ca_certificate_served_as_the_leaf_says_so(pki: _Pki) -> None:
     assert verdict.reason == Reason.UNTRUSTED, verdict.message
     assert "the server's certificate 'Names Intermediate' is a CA certificate" in verdict.message
     assert "extended key usage" not in verdict.message
+
+
+# --------------------------------------------------------------------------- incomplete chains and AIA
+
+
+class _Served(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:
+        status = 200 if self.path == "/issuer.crt" else 404
+        self.send_response(status)
+        self.send_header("Content-Type", "application/pkix-cert")
+        self.send_header("Content-Length", str(len(self.body) if status == 200 else 0))
+        self.end_headers()
+        if status == 200:
+            self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def aia_server(pki: _Pki) -> Iterator[str]:
+    """A loopback HTTP server publishing the intermediate (DER) at /issuer.crt; yields its base URL."""
+    handler = type("Handler", (_Served,), {"body": pki.intermediate.cert.public_bytes(serialization.Encoding.DER)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_incomplete_chain_is_its_own_reason(pki: _Pki, aia_server: str) -> None:
+    leaf = make_leaf([HOST], issuer=pki.intermediate, aia_ca_issuers=f"{aia_server}/issuer.crt")
+    with TlsServer([leaf]) as server:
+        verdict = _check(server, pki)
+    assert verdict.reason == Reason.INCOMPLETE_CHAIN, verdict.message
+    assert "aia_fetch" not in verdict.details  # nothing fetched unless asked
+
+
+def test_aia_fetch_completes_the_chain_and_says_so(pki: _Pki, aia_server: str) -> None:
+    leaf = make_leaf([HOST], issuer=pki.intermediate, aia_ca_issuers=f"{aia_server}/issuer.crt")
+    with TlsServer([leaf]) as server:
+        verdict = _check(server, pki, aia_fetch=True)
+    assert verdict.passed, verdict.message
+    assert f"fetched from {aia_server}/issuer.crt" in verdict.message
+    assert "the chain verifies with it" in verdict.details["aia_fetch"]["note"]
+
+
+def test_aia_fetch_of_a_missing_file_keeps_the_incomplete_chain(pki: _Pki, aia_server: str) -> None:
+    leaf = make_leaf([HOST], issuer=pki.intermediate, aia_ca_issuers=f"{aia_server}/gone.crt")
+    with TlsServer([leaf]) as server:
+        verdict = _check(server, pki, aia_fetch=True)
+    assert verdict.reason == Reason.INCOMPLETE_CHAIN, verdict.message
+    assert "HTTP 404" in verdict.details["aia_fetch"]["note"]
+
+
+def test_unknown_ca_stays_untrusted_with_aia_fetch(pki: _Pki, tmp_path: Path) -> None:
+    other = tmp_path / "other.pem"
+    other.write_bytes(pem(make_ca("Unrelated Root")))
+    leaf = make_leaf([HOST], issuer=pki.intermediate)
+    with TlsServer([leaf, pki.intermediate]) as server:
+        verdict = asyncio.run(
+            check_tls(HOST, LOOPBACK, TlsExpectation(port=server.port, aia_fetch=True), timeout=5.0, ca_bundle=other)
+        )
+    assert verdict.reason == Reason.UNTRUSTED, verdict.message

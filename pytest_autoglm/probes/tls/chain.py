@@ -217,6 +217,16 @@ def signature_algorithm(cert: x509.Certificate) -> str:
     return _signature_algorithm(cert)
 
 
+def aia_issuer_url(cert: x509.Certificate) -> str | None:
+    """The leaf's "CA Issuers" URL (Authority Information Access), if it names one."""
+    return _aia_issuer_url(cert)
+
+
+def trust_reason(text: str) -> Reason:
+    """``incomplete_chain`` when the problem is surely the server's missing intermediate, else ``untrusted``."""
+    return Reason.INCOMPLETE_CHAIN if text.startswith("incomplete chain") else Reason.UNTRUSTED
+
+
 def trust_problem(
     errors: Sequence[tuple[int, int]], sent: Sequence[x509.Certificate], built: Sequence[x509.Certificate]
 ) -> str | None:

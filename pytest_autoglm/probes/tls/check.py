@@ -22,6 +22,7 @@ from pytest_autoglm.probes.tcp import (
     describe_target,
     is_ip_literal,
 )
+from pytest_autoglm.probes.tls.aia import fetch_issuer
 from pytest_autoglm.probes.tls.chain import (
     cert_covers_name,
     day,
@@ -33,6 +34,7 @@ from pytest_autoglm.probes.tls.chain import (
     load_der,
     span,
     trust_problem,
+    trust_reason,
     validity_problems,
     verified_chain,
     weak_key_problem,
@@ -151,8 +153,11 @@ async def _judge(
         return fail(Layer.TLS, Reason.HANDSHAKE, at.text, "the server sent no certificate", at.address, details)
     built = verified_chain(conn) if expect.verify else []
     problems: Problems = []
+    errors = attempt.state.verify_errors
+    if expect.verify and expect.aia_fetch and errors:
+        errors, built = await _aia_complete(key, leaf, sent, errors, built, at, details)
     if expect.verify:
-        problems += _trust_and_name(attempt.state.verify_errors, expect, key, leaf, sent, built, at.name, details)
+        problems += _trust_and_name(errors, expect, key, leaf, sent, built, at.name, details)
     # Validity: the whole verified chain when verifying, else the leaf alone.
     problems += validity_problems(built if expect.verify and built else [leaf], at.now)
     problems += _expiring(expect, leaf, at.now)
@@ -185,7 +190,7 @@ def _trust_and_name(
         # in the chain: apply the default level's key rule ourselves so `accept` never weakens trust.
         trust = weak_key_problem(built or [leaf])
     if trust is not None:
-        problems.append((Reason.UNTRUSTED, trust))
+        problems.append((trust_reason(trust), trust))
         details["verify_errors"] = [{"code": c, "depth": d, "text": verify_text(c)} for c, d in verify_errors]
     if not cert_covers_name(leaf, name):
         problems.append((Reason.HOSTNAME, hostname_text(leaf, name, expect.sni is not None)))
@@ -256,7 +261,7 @@ async def _policy_after_failure(
 ) -> Verdict:
     """Our handshake failed (OpenSSL here refuses e.g. a 1024-bit DH group): what the server
     accepts is still known from the wire, and a policy it breaks is the better verdict."""
-    if expect.policy is None and not expect.enumerate or at.deadline <= asyncio.get_running_loop().time():
+    if (expect.policy is None and not expect.enumerate) or at.deadline <= asyncio.get_running_loop().time():
         return failed
     accepted = await enumerate_server(at.address, at.port, at.sni, at.deadline)
     details["accepted"] = accepted.as_details()
@@ -269,6 +274,32 @@ async def _policy_after_failure(
     reason, text = problems[0]
     details["problems"] = [{"reason": r.value, "message": t} for r, t in problems[1:]]
     return fail(Layer.TLS, reason, at.text, text, at.address, details)
+
+
+async def _aia_complete(
+    key: ContextKey,
+    leaf: x509.Certificate,
+    sent: list[x509.Certificate],
+    errors: list[tuple[int, int]],
+    built: list[x509.Certificate],
+    at: _Where,
+    details: dict[str, Any],
+) -> tuple[list[tuple[int, int]], list[x509.Certificate]]:
+    """``aia_fetch``: an incomplete chain completed from the leaf's AIA URL, verified again (and said so)."""
+    if trust_reason(trust_problem(errors, sent, built) or "") != Reason.INCOMPLETE_CHAIN:
+        return errors, built
+    fetched = await fetch_issuer(leaf, at.deadline)
+    if fetched is None:
+        return errors, built
+    details["aia_fetch"] = {"url": fetched.url, "note": fetched.note}
+    if fetched.certificate is None:
+        return errors, built
+    new_errors, new_built = verify_oversized(key, [leaf, fetched.certificate, *sent[1:]])
+    if new_errors:
+        details["aia_fetch"]["note"] += "; the chain still does not verify with it"
+        return errors, built
+    details["aia_fetch"]["note"] += "; the chain verifies with it (the server should send it: Firefox does not fetch)"
+    return [], new_built
 
 
 def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:
@@ -332,6 +363,8 @@ def _summary(
     )
     if staple_good:
         summary += "; OCSP staple good"
+    if "aia_fetch" in details and "verifies" in details["aia_fetch"]["note"]:
+        summary += f"; intermediate missing from the server's chain, fetched from {details['aia_fetch']['url']}"
     if attempt.state.cert_requested and expect.client_cert is None:
         # nginx's "ssl_verify_client on" completes the handshake and rejects at HTTP (400): say so here.
         summary += "; the server asked for a client certificate (none configured)"
