@@ -47,6 +47,7 @@ from pytest_autoglm.probes.tls.oversized import OPENSSL_MAX_CERT_LIST, read_chai
 from pytest_autoglm.probes.tls.oversized import details_of as oversized_details
 from pytest_autoglm.probes.tls.oversized import verify as verify_oversized
 from pytest_autoglm.probes.tls.policy import chain_keys, judge
+from pytest_autoglm.probes.tls.revocation import ask as ask_revocation
 from pytest_autoglm.probes.tls.versions import PRECEDENCE, handshake_failed, version_problems
 
 
@@ -163,11 +164,14 @@ async def _judge(
     problems += _expiring(expect, leaf, at.now)
     staple_problems, staple_good = _staple(attempt, expect, leaf, sent, built, at.now, details)
     problems += staple_problems
+    if (expect.revocation_ocsp or expect.revocation_crl) and details.get("ocsp_status") not in ("good", "revoked"):
+        problems += await _revocation(expect, leaf, sent, built, at, details)
     problems += await _versions_and_policy(expect, key, at, sent, details)
     if problems:
         return _worst(problems, at, details)
+    warnings = "".join(f"; warning ({w['reason']}): {w['message']}" for w in details.get("warnings", []))
     return Verdict.ok(
-        f"{at.text}: {_summary(attempt, expect, leaf, at.now, details, staple_good)}",
+        f"{at.text}: {_summary(attempt, expect, leaf, at.now, details, staple_good)}{warnings}",
         address=at.address,
         details=details,
     )
@@ -300,6 +304,29 @@ async def _aia_complete(
         return errors, built
     details["aia_fetch"]["note"] += "; the chain verifies with it (the server should send it: Firefox does not fetch)"
     return [], new_built
+
+
+async def _revocation(
+    expect: TlsExpectation,
+    leaf: x509.Certificate,
+    sent: list[x509.Certificate],
+    built: list[x509.Certificate],
+    at: _Where,
+    details: dict[str, Any],
+) -> Problems:
+    """No usable staple: ask the OCSP responder and/or the CRL; no answer is a warning, not a failure."""
+    issuer = (built[1] if len(built) > 1 else None) or issuer_of(leaf, sent)
+    answers = await ask_revocation(
+        leaf, issuer, at.now, at.deadline, use_ocsp=expect.revocation_ocsp, use_crl=expect.revocation_crl
+    )
+    details["revocation"] = [{"source": a.source, "url": a.url, "status": a.status, "note": a.note} for a in answers]
+    revoked = [a for a in answers if a.status == "revoked"]
+    if revoked:
+        return [(Reason.REVOKED, revoked[0].note)]
+    if not any(a.status == "good" for a in answers):
+        text = "no revocation answer: " + "; ".join(a.note for a in answers)
+        details.setdefault("warnings", []).append({"reason": Reason.REVOCATION_UNKNOWN.value, "message": text})
+    return []
 
 
 def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:
