@@ -390,6 +390,17 @@ class TlsSection(_Model):
         return self
 
 
+_HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+
+class HstsRules(_Model):
+    """``hsts:`` of an http item: the Strict-Transport-Security header the response must carry."""
+
+    min_max_age: int = Field(default=0, ge=0, le=10 * 365 * 86400)
+    include_subdomains: bool = False
+    preload: bool = False
+
+
 class HttpCheck(_Model):
     url: HttpUrl
     method: str = Field(default="GET", pattern=r"^[A-Z]+$")
@@ -399,6 +410,19 @@ class HttpCheck(_Model):
     max_latency: Duration | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     follow_redirects: bool = False
+    hsts: HstsRules | None = None
+    headers_present: list[Annotated[str, Field(pattern=_HEADER_NAME)]] = Field(default_factory=list)
+    headers_absent: list[Annotated[str, Field(pattern=_HEADER_NAME)]] = Field(default_factory=list)
+    connect_to: Literal["host"] | None = None
+
+    @model_validator(mode="after")
+    def _headers_present_and_absent_disjoint(self) -> HttpCheck:
+        both = sorted({h.lower() for h in self.headers_present} & {h.lower() for h in self.headers_absent})
+        if both:
+            raise ValueError(f"header {both[0]!r} is in both headers_present and headers_absent; keep one")
+        if self.hsts is not None and not self.url.lower().startswith("https://"):
+            raise ValueError("hsts needs an https:// url: browsers ignore Strict-Transport-Security over plain HTTP")
+        return self
 
 
 class CorsCheck(_Model):
@@ -478,6 +502,18 @@ class Target(Settings):
                 f"tag {reserved[0]!r} is one of pytest's own markers and would change how items run; choose another name"
             )
         return list(dict.fromkeys(tags))
+
+    @model_validator(mode="after")
+    def _connect_to_needs_an_address(self) -> Target:
+        if any(h.connect_to == "host" for h in self.http):
+            try:
+                ipaddress.ip_address(self.host.strip("[]"))
+            except ValueError:
+                raise ValueError(
+                    f"connect_to: host needs the target's host to be an IP address, not {self.host!r}"
+                    " (a name is resolved anyway: put it in the url)"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _one_group_per_tls_port(self) -> Target:

@@ -20,6 +20,7 @@ from pytest_autoglm.inventory.models import (
     Defaults,
     DhRules,
     DnsSection,
+    HstsRules,
     HttpCheck,
     Inventory,
     KeyRules,
@@ -45,6 +46,7 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("targets", "tls", "dh"): DhRules,
     ("targets", "tls", "revocation"): RevocationRules,
     ("targets", "http"): HttpCheck,
+    ("targets", "http", "hsts"): HstsRules,
     ("targets", "cors"): CorsCheck,
 }
 #: Keys whose values are file paths, relative to the file that names them.
