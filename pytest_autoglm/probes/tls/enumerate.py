@@ -170,7 +170,8 @@ class _Asker:
             "version": version,
             "suite": suite_name(answer.suite or 0),
             "bits": answer.dh_p.bit_length(),
-            "generator": answer.dh_g,
+            # small generators as numbers; a large one (a DSA-style group) as hex: JSON readers lose big ints
+            "generator": answer.dh_g if answer.dh_g < 2**32 else f"0x{answer.dh_g:x}",
             "prime": prime,
             "safe_prime": safe,
         }

@@ -219,10 +219,13 @@ def _dh(policy: TlsPolicy, profile: Profile | None, dh: dict[str, Any]) -> Probl
         )
     if policy.dh_safe_prime and not dh["safe_prime"]:
         what = "is not prime" if not dh["prime"] else "is not a safe prime (p = 2q + 1 with q prime)"
+        generator = dh["generator"]
+        if isinstance(generator, str):  # hex of a large generator: its size says enough
+            generator = f"of {(len(generator) - 2) * 4} bits"
         problems.append(
             (
                 Reason.WEAK_KEY_EXCHANGE,
-                f"the server's {dh['bits']}-bit DH modulus p {what}, generator {dh['generator']}:"
+                f"the server's {dh['bits']}-bit DH modulus p {what}, generator {generator}:"
                 " small-subgroup attacks are possible (dh.safe_prime)",
             )
         )
