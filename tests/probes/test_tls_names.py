@@ -210,3 +210,11 @@ def test_unknown_ca_stays_untrusted_with_aia_fetch(pki: _Pki, tmp_path: Path) ->
             check_tls(HOST, LOOPBACK, TlsExpectation(port=server.port, aia_fetch=True), timeout=5.0, ca_bundle=other)
         )
     assert verdict.reason == Reason.UNTRUSTED, verdict.message
+
+
+def test_ten_thousand_san_certificate_is_judged_by_policy(pki: _Pki, big_server: TlsServer) -> None:
+    from pytest_autoglm.probes.tls import TlsPolicy
+
+    verdict = _check(big_server, pki, policy=TlsPolicy(profile="mozilla-modern"))
+    assert verdict.reason == Reason.OLD_PROTOCOL, verdict.message  # the server also speaks TLS 1.2
+    assert verdict.details["chain_keys"][0]["key_type"] == "EC"

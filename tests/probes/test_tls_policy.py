@@ -162,3 +162,25 @@ def test_enumeration_of_a_closed_port_says_tcp() -> None:
         accepted = asyncio.run(run(port))
     assert accepted.tcp is not None and accepted.tcp[0] == Reason.REFUSED
     assert not any(accepted.versions.values())
+
+
+def test_inventory_policy_reaches_the_probe(tmp_path: Path) -> None:
+    """From YAML through the plan and the engine's dispatch to a verdict (a real server)."""
+    from pytest_autoglm.engine import dispatch
+    from pytest_autoglm.inventory.plan import build_plan
+    from pytest_autoglm.inventory.validate import load_inventory
+    from tests.fakes.tls_server import pem
+
+    root = make_ca("Dispatch Root")
+    leaf = make_leaf(["127.0.0.1"], issuer=root)
+    (tmp_path / "ca.pem").write_bytes(pem(root))
+    with TlsServer([leaf, root], min_version="TLSv1.2") as server:
+        (tmp_path / "inv.yaml").write_text(
+            f"version: 1\ndefaults: {{ca_bundle: ca.pem}}\ntargets:\n  - name: t\n    host: 127.0.0.1\n"
+            f"    tls: {{port: {server.port}, policy: mozilla-modern, ciphers: {{forbid: [CBC]}}}}\n"
+        )
+        (check,) = [c for c in build_plan(load_inventory(tmp_path / "inv.yaml")) if c.kind == "tls"]
+        verdict = asyncio.run(dispatch.attempt(check, "127.0.0.1"))
+    assert verdict.reason == Reason.OLD_PROTOCOL, verdict.message
+    assert "mozilla-modern" in verdict.message
+    assert any(p["reason"] == "weak_cipher" and "(CBC)" in p["message"] for p in verdict.details["problems"])

@@ -232,6 +232,12 @@ async def _judge_oversized(attempt: Attempt, expect: TlsExpectation, key: Contex
     problems += _expiring(expect, leaf, at.now)
     if expect.ocsp_stapling == "required":
         problems.append((Reason.NO_OCSP_STAPLE, "no OCSP staple could be read (the chain was read without OpenSSL)"))
+    if expect.policy is not None or expect.enumerate:  # what the server accepts is asked on the wire anyway
+        accepted = await enumerate_server(at.address, at.port, at.sni, at.deadline)
+        details["accepted"] = accepted.as_details()
+        details["chain_keys"] = chain_keys(sent)
+        if expect.policy is not None:
+            problems += judge(expect.policy, accepted, sent)
     if problems:
         return _worst(problems, at, details)
     left = leaf.not_valid_after_utc - at.now
