@@ -147,3 +147,19 @@ def test_full_policy_check_handshake_budget(lab: PolicyLab) -> None:
     verdict = _check(lab, "mozilla_old", policy=TlsPolicy(profile="mozilla-old"))
     assert verdict.passed, verdict.message
     assert verdict.details["accepted"]["handshakes"] <= 60
+
+
+def test_incomplete_chain_with_aia_against_nginx(lab: PolicyLab) -> None:
+    """nginx sends the leaf alone; the leaf's AIA URL is served by nginx over plain HTTP.
+
+    s_client fails to verify (it never fetches), as Firefox would; Chrome fetches. We say
+    ``incomplete_chain`` by default and, with ``aia_fetch``, pass and say what we fetched.
+    """
+    tool = _s_client(lab, "incomplete_aia")
+    assert tool.returncode != 0 and "unable to" in (tool.stdout + tool.stderr), tool.stdout[-800:]
+    verdict = _check(lab, "incomplete_aia")
+    assert verdict.reason == Reason.INCOMPLETE_CHAIN, verdict.message
+    assert f"published at http://127.0.0.1:{lab.aia_port}/inter.crt" in verdict.message
+    fetched = _check(lab, "incomplete_aia", aia_fetch=True)
+    assert fetched.passed, fetched.message
+    assert f"fetched from http://127.0.0.1:{lab.aia_port}/inter.crt" in fetched.message

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 from tests.fakes.tls_server import Issued, make_ca, make_leaf, pem
@@ -64,6 +65,7 @@ SERVERS: dict[str, tuple[str, str]] = {
         f" ssl_ecdh_curve {_MOZ_GROUPS}; ssl_dhparam {{dh1024}}; ssl_prefer_server_ciphers on;",
     ),
     "nosan": ("nosan", "ssl_protocols TLSv1.2 TLSv1.3;"),
+    "incomplete_aia": ("aia", "ssl_protocols TLSv1.2 TLSv1.3;"),  # leaf only; its AIA URL is nginx's "aia" port
     "bigsan": ("big", "ssl_protocols TLSv1.2 TLSv1.3;"),
 }
 
@@ -75,12 +77,13 @@ class PolicyLab:
     ports: dict[str, int] = field(default_factory=dict)
     files: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     dh: dict[str, Path] = field(default_factory=dict)
+    aia_port: int = 0  # plain HTTP: /inter.crt, the intermediate the incomplete_aia server leaves out
     daemon: Daemon | None = None
 
 
-def _write_leaf(lab: PolicyLab, name: str, leaf: Issued, inter: Issued) -> None:
+def _write_leaf(lab: PolicyLab, name: str, leaf: Issued, inter: Issued | None) -> None:
     chain, key = lab.dir / f"{name}.chain.pem", lab.dir / f"{name}.key.pem"
-    chain.write_bytes(pem(leaf, inter))
+    chain.write_bytes(pem(leaf, inter) if inter is not None else pem(leaf))
     key.write_bytes(leaf.key_pem())
     lab.files[name] = (chain, key)
 
@@ -144,6 +147,12 @@ def make_policy_pki(directory: Path) -> PolicyLab:
     names = [*(f"n{i}.{HOST}" for i in range(BIG_SANS - 1)), HOST]
     _write_leaf(lab, "big", make_leaf(names, issuer=inter), inter)
     _dh_files(lab)
+    # The intermediate published over plain HTTP (DER, as CAs do) at the port nginx will serve it on.
+    lab.aia_port = free_ports(1)[0]
+    (directory / "aia").mkdir(exist_ok=True)
+    (directory / "aia" / "inter.crt").write_bytes(inter.cert.public_bytes(serialization.Encoding.DER))
+    aia_url = f"http://127.0.0.1:{lab.aia_port}/inter.crt"
+    _write_leaf(lab, "aia", make_leaf([HOST], issuer=inter, aia_ca_issuers=aia_url), None)
     return lab
 
 
@@ -177,6 +186,11 @@ http {{
     uwsgi_temp_path {prefix}/tmp/uwsgi;
     scgi_temp_path {prefix}/tmp/scgi;
     {"".join(blocks)}
+    server {{
+        listen 127.0.0.1:{lab.aia_port};
+        root {lab.dir / "aia"};
+        types {{ application/pkix-cert crt; }}
+    }}
 }}
 """
 
@@ -197,7 +211,7 @@ def policy_lab(directory: Path) -> Iterator[PolicyLab]:
         )
         daemon.start()
         try:
-            daemon.wait_ready(lambda: all(tcp_answers(p) for p in lab.ports.values()))
+            daemon.wait_ready(lambda: all(tcp_answers(p) for p in [*lab.ports.values(), lab.aia_port]))
         except DaemonFailed as exc:
             daemon.stop()
             err = (prefix / "error.log").read_text(errors="replace")[-2000:] if (prefix / "error.log").exists() else ""
