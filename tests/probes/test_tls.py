@@ -95,7 +95,7 @@ def assert_fails(verdict: Verdict, reason: Reason, *fragments: str, layer: Layer
     assert (verdict.layer, verdict.reason) == (layer, reason), verdict.message
     for fragment in fragments:
         assert fragment in verdict.message, verdict.message
-    assert verdict.address == LOOPBACK or verdict.address == "::1"
+    assert verdict.address in (LOOPBACK, "::1")
 
 
 # --------------------------------------------------------------------------- trust
