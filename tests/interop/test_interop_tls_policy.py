@@ -54,6 +54,7 @@ CASES = [
     ("dhe-1024-intermediate", "dhe_1024", TlsPolicy(profile="mozilla-intermediate"), Reason.WEAK_KEY_EXCHANGE, ["1024-bit", "mozilla-intermediate"]),
     ("dhe-1024-forbid-dhe", "dhe_1024", TlsPolicy(forbid=("DHE",)), Reason.WEAK_CIPHER, ["TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "(DHE)"]),
     ("dhe-nonsafe", "dhe_nonsafe", TlsPolicy(dh_safe_prime=True), Reason.WEAK_KEY_EXCHANGE, ["not a safe prime", "dh.safe_prime"]),
+    ("dhe-nonsafe-intermediate", "dhe_nonsafe", TlsPolicy(profile="mozilla-intermediate"), Reason.WEAK_KEY_EXCHANGE, ["not a safe prime", "mozilla-intermediate"]),
     ("dhe-nonsafe-size-ok", "dhe_nonsafe", TlsPolicy(dh_min_bits=2048), None, []),
     ("dhe-ffdhe2048-safe", "dhe_ffdhe2048", TlsPolicy(dh_min_bits=2048, dh_safe_prime=True), None, []),
     ("tls10-intermediate", "tls10", TlsPolicy(profile="mozilla-intermediate"), Reason.OLD_PROTOCOL, ["accepts TLSv1 and TLSv1.1", "allows only TLSv1.2, TLSv1.3"]),

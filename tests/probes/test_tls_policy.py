@@ -184,3 +184,22 @@ def test_inventory_policy_reaches_the_probe(tmp_path: Path) -> None:
     assert verdict.reason == Reason.OLD_PROTOCOL, verdict.message
     assert "mozilla-modern" in verdict.message
     assert any(p["reason"] == "weak_cipher" and "(CBC)" in p["message"] for p in verdict.details["problems"])
+
+
+def test_composite_dh_modulus_fails_any_policy_and_profiles_want_safe_primes() -> None:
+    composite = {"bits": 2048, "prime": False, "safe_prime": False, "generator": 2, "suite": "TLS_DHE_RSA_X"}
+    problems = _problems(TlsPolicy(dh_min_bits=1024), Enumeration(dh=composite))
+    assert problems == [
+        (
+            Reason.WEAK_KEY_EXCHANGE,
+            "the server's 2048-bit DH modulus p is not prime, generator 2: small-subgroup attacks are possible"
+            " (any policy: a composite modulus has no security)",
+        )
+    ]
+    nonsafe = {**composite, "prime": True, "generator": "0x" + "f" * 512}
+    problems = _problems(TlsPolicy(profile="mozilla-old"), Enumeration(dh=nonsafe))
+    assert [t for _, t in problems] == [
+        "the server's 2048-bit DH modulus p is not a safe prime (p = 2q + 1 with q prime), generator of 2048 bits:"
+        " small-subgroup attacks are possible (mozilla-old (Mozilla guidelines 5.7))"
+    ]
+    assert _problems(TlsPolicy(dh_min_bits=1024), Enumeration(dh=nonsafe)) == []  # size only: not asked

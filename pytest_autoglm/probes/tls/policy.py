@@ -217,7 +217,12 @@ def _dh(policy: TlsPolicy, profile: Profile | None, dh: dict[str, Any]) -> Probl
         problems.append(
             (Reason.WEAK_KEY_EXCHANGE, f"DHE uses a {dh['bits']}-bit DH group ({dh['suite']}), below {floor} ({rule})")
         )
-    if policy.dh_safe_prime and not dh["safe_prime"]:
+    # A profile's DH groups are safe primes (ffdhe2048, or ``openssl dhparam`` output); a composite
+    # modulus is broken under any policy.
+    rules = [r for r, on in (("dh.safe_prime", policy.dh_safe_prime), (_profile_rule(profile), profile)) if on]
+    if not dh["prime"]:
+        rules = rules or ["any policy: a composite modulus has no security"]
+    if rules and not dh["safe_prime"]:
         what = "is not prime" if not dh["prime"] else "is not a safe prime (p = 2q + 1 with q prime)"
         generator = dh["generator"]
         if isinstance(generator, str):  # hex of a large generator: its size says enough
@@ -226,10 +231,14 @@ def _dh(policy: TlsPolicy, profile: Profile | None, dh: dict[str, Any]) -> Probl
             (
                 Reason.WEAK_KEY_EXCHANGE,
                 f"the server's {dh['bits']}-bit DH modulus p {what}, generator {generator}:"
-                " small-subgroup attacks are possible (dh.safe_prime)",
+                f" small-subgroup attacks are possible ({rules[0]})",
             )
         )
     return problems
+
+
+def _profile_rule(profile: Profile | None) -> str:
+    return "" if profile is None else f"{profile.name} (Mozilla guidelines {MOZILLA_VERSION})"
 
 
 def _keys(policy: TlsPolicy, profile: Profile | None, chain: Sequence[x509.Certificate]) -> Problems:
