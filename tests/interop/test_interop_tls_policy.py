@@ -164,3 +164,20 @@ def test_incomplete_chain_with_aia_against_nginx(lab: PolicyLab) -> None:
     fetched = _check(lab, "incomplete_aia", aia_fetch=True)
     assert fetched.passed, fetched.message
     assert f"fetched from http://127.0.0.1:{lab.aia_port}/inter.crt" in fetched.message
+
+
+def test_weak_leaf_key_is_weak_key(lab: PolicyLab) -> None:
+    """OpenSSL's default security level refuses a 1024-bit RSA leaf: a sound chain with a weak key (Chrome: ERR_CERT_WEAK_KEY)."""
+    verdict = _check(lab, "rsa1024")
+    assert verdict.reason == Reason.WEAK_KEY, verdict.message
+    assert "the server's certificate's key is too weak" in verdict.message
+    with_policy = _check(lab, "rsa1024", policy=TlsPolicy(min_rsa_bits=2048))
+    assert any("RSA 1024 bits key, below 2048 bits" in p["message"] for p in with_policy.details["problems"])
+
+
+def test_sha1_signed_leaf_is_weak_signature(lab: PolicyLab) -> None:
+    verdict = _check(lab, "sha1_leaf")
+    assert verdict.reason == Reason.WEAK_SIGNATURE, verdict.message
+    assert "the server's certificate's signature algorithm is too weak" in verdict.message
+    tool = _s_client(lab, "sha1_leaf")
+    assert tool.returncode != 0  # s_client at the default security level refuses it too

@@ -11,6 +11,7 @@ One nginx process (``master_process off``), stopped by PID.
 from __future__ import annotations
 
 import base64
+import functools
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,7 +66,12 @@ SERVERS: dict[str, tuple[str, str]] = {
         f" ssl_ecdh_curve {_MOZ_GROUPS}; ssl_dhparam {{dh1024}}; ssl_prefer_server_ciphers on;",
     ),
     "nosan": ("nosan", "ssl_protocols TLSv1.2 TLSv1.3;"),
-    "incomplete_aia": ("aia", "ssl_protocols TLSv1.2 TLSv1.3;"),  # leaf only; its AIA URL is nginx's "aia" port
+    "incomplete_aia": ("aia", "ssl_protocols TLSv1.2 TLSv1.3;"),
+    "rsa1024": ("rsa1024", f'ssl_protocols TLSv1.2; ssl_ciphers "ECDHE-RSA-AES128-GCM-SHA256:{_SECLEVEL0}";'),
+    "sha1_leaf": (
+        "sha1",
+        f'ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers "DEFAULT:{_SECLEVEL0}";',
+    ),  # leaf only; its AIA URL is nginx's "aia" port
     "bigsan": ("big", "ssl_protocols TLSv1.2 TLSv1.3;"),
 }
 
@@ -134,6 +140,21 @@ def _pkcs3_pem(p: int, g: int) -> str:
     return "-----BEGIN DH PARAMETERS-----\n" + "\n".join(lines) + "\n-----END DH PARAMETERS-----\n"
 
 
+def _sha1_leaf(lab: PolicyLab, inter: Issued) -> None:
+    """A leaf signed with SHA-1 by the intermediate: made by openssl (cryptography refuses to sign with SHA-1)."""
+    d = lab.dir
+    (d / "inter.pem").write_bytes(pem(inter))
+    (d / "inter.key").write_bytes(inter.key_pem())
+    (d / "sha1.ext").write_text(f"subjectAltName=DNS:{HOST}\n")
+    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(d / "sha1.key.pem"), "-subj", f"/CN={HOST}", "-out", str(d / "sha1.csr")])  # fmt: skip
+    run(["openssl", "x509", "-req", "-in", str(d / "sha1.csr"), "-CA", str(d / "inter.pem"), "-CAkey", str(d / "inter.key"),
+         "-set_serial", "4660", "-days", "30", "-sha1", "-extfile", str(d / "sha1.ext"), "-out", str(d / "sha1.crt")])  # fmt: skip
+    (d / "sha1.chain.pem").write_bytes((d / "sha1.crt").read_bytes() + pem(inter))
+    lab.files["sha1"] = (d / "sha1.chain.pem", d / "sha1.key.pem")
+
+
 def make_policy_pki(directory: Path) -> PolicyLab:
     directory.mkdir(parents=True, exist_ok=True)
     root = make_ca("Policy Root")
@@ -146,6 +167,8 @@ def make_policy_pki(directory: Path) -> PolicyLab:
     _write_leaf(lab, "nosan", make_leaf([HOST], issuer=inter, san=False), inter)
     names = [*(f"n{i}.{HOST}" for i in range(BIG_SANS - 1)), HOST]
     _write_leaf(lab, "big", make_leaf(names, issuer=inter), inter)
+    _write_leaf(lab, "rsa1024", make_leaf([HOST], issuer=inter, key=rsa.generate_private_key(65537, 1024)), inter)
+    _sha1_leaf(lab, inter)
     _dh_files(lab)
     # The intermediate published over plain HTTP (DER, as CAs do) at the port nginx will serve it on.
     lab.aia_port = free_ports(1)[0]

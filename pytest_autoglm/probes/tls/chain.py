@@ -265,8 +265,9 @@ def trust_problem(
     return depth_text(code, depth, chain)
 
 
-#: Codes whose OpenSSL text names "a CA certificate" whatever the depth (x509_vfy.c reports them for the leaf too).
+#: Depth-0 texts of the security-level codes (OpenSSL's name "a CA certificate" whatever the depth).
 _CA_WORDED: Final = {
+    66: "the server's certificate's key is too weak",
     67: "the server's certificate's key is too weak",
     68: "the server's certificate's signature algorithm is too weak",
 }

@@ -15,6 +15,7 @@ from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.values import format_duration
 from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.errmap import (
+    TIME_ERRORS,
     LocalSetupError,
     verify_text,
 )
@@ -194,7 +195,8 @@ def _trust_and_name(
         # in the chain: apply the default level's key rule ourselves so `accept` never weakens trust.
         trust = weak_key_problem(built or [leaf])
     if trust is not None:
-        problems.append((trust_reason(trust), trust))
+        reason = _chain_reason(verify_errors, trust) if verify_errors else Reason.WEAK_KEY  # our key rule
+        problems.append((reason, trust))
         details["verify_errors"] = [{"code": c, "depth": d, "text": verify_text(c)} for c, d in verify_errors]
     if not cert_covers_name(leaf, name):
         problems.append((Reason.HOSTNAME, hostname_text(leaf, name, expect.sni is not None)))
@@ -333,6 +335,19 @@ async def _revocation(
         text = "no revocation answer: " + "; ".join(a.note for a in answers)
         details.setdefault("warnings", []).append({"reason": Reason.REVOCATION_UNKNOWN.value, "message": text})
     return []
+
+
+#: OpenSSL's security-level refusals (EE/CA key too small, CA digest too weak): the chain is sound
+#: but weak, as Chrome's ERR_CERT_WEAK_KEY / ERR_CERT_WEAK_SIGNATURE_ALGORITHM say.
+_WEAK_KEY_CODES = frozenset({66, 67})
+_WEAK_DIGEST_CODE = 68
+
+
+def _chain_reason(verify_errors: list[tuple[int, int]], trust: str) -> Reason:
+    codes = {code for code, _ in verify_errors if code not in TIME_ERRORS}
+    if codes and codes <= _WEAK_KEY_CODES | {_WEAK_DIGEST_CODE}:
+        return Reason.WEAK_SIGNATURE if _WEAK_DIGEST_CODE in codes else Reason.WEAK_KEY
+    return trust_reason(trust)
 
 
 def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:
