@@ -105,7 +105,7 @@ class Daemon:
     _log_handle: object = field(default=None, repr=False)
 
     def start(self) -> Daemon:
-        handle = open(self.log, "ab")
+        handle = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
         self._log_handle = handle
         self.proc = subprocess.Popen(
             list(self.argv), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True

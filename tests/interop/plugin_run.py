@@ -140,7 +140,7 @@ def start_plugin(
         "-rfE",
         *args,
     ]
-    log = open(workdir / "pytest-output.txt", "wb")
+    log = open(workdir / "pytest-output.txt", "wb")  # noqa: SIM115 - closed by finish_plugin
     proc = subprocess.Popen(
         argv, cwd=workdir, env=_clean_env(extra_env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
     )
