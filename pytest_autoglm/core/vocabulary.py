@@ -59,12 +59,20 @@ class Reason(StrEnum):
     NO_OCSP_STAPLE = "no_ocsp_staple"
     OLD_PROTOCOL = "old_protocol"
     PROTOCOL_UNSUPPORTED = "protocol_unsupported"
+    WEAK_CIPHER = "weak_cipher"  # extension: the server accepts a suite its policy forbids
+    WEAK_KEY_EXCHANGE = "weak_key_exchange"  # extension: no forward secrecy, a group, a DH group's size or prime
+    WEAK_KEY = "weak_key"  # extension: a certificate key below the policy's size or of another type
+    WEAK_SIGNATURE = "weak_signature"  # extension: a certificate signed with SHA-1 or MD5
+    INCOMPLETE_CHAIN = "incomplete_chain"  # extension: the server did not send the intermediate(s)
+    REVOCATION_UNKNOWN = "revocation_unknown"  # extension: no revocation answer (warning)
     # http
     STATUS = "status"
     BODY = "body"
     SLOW = "slow"
     AUTH = "auth"
     PROTOCOL = "protocol"
+    HSTS = "hsts"  # extension: Strict-Transport-Security missing or weaker than expected
+    HEADER = "header"  # extension: a security header missing, or one present that must not be
     # cors
     NOT_ALLOWED = "not_allowed"
     ALLOWED = "allowed"

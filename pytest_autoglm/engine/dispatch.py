@@ -53,6 +53,8 @@ def connect_host(check: Check) -> str | None:
         return check.host
     if check.proxy:
         return None
+    if isinstance(check.spec, HttpCheck) and check.spec.connect_to == "host":
+        return check.host  # like curl --resolve: the target's address, the URL's name for Host and SNI
     url = web_url(check.spec)
     assert url is not None, f"no host to connect to for {check.kind}"
     return url_host_port(url)[0]
@@ -139,6 +141,7 @@ async def _tls_attempt(check: Check, address: str) -> Verdict:
         ocsp_stapling=section.ocsp_stapling,
         client_cert=_path(section.client_cert),
         client_key=_path(section.client_key),
+        **tls_probe.expectation_extras(section.model_dump()),
     )
     return await tls_probe.check_tls(
         check.host, address, expect, timeout=check.timeout, ca_bundle=_path(check.ca_bundle)
@@ -159,6 +162,7 @@ async def _http_attempt(check: Check, address: str | None) -> Verdict:
         max_latency=spec.max_latency,
         headers=dict(spec.headers),
         follow_redirects=spec.follow_redirects,
+        **http_probe.expectation_extras(spec.model_dump()),
     )
     return await http_probe.check_http(
         expect,

@@ -311,6 +311,37 @@ class TcpSection(_Model):
         return self
 
 
+TlsPolicyName = Literal["mozilla-modern", "mozilla-intermediate", "mozilla-old"]
+CipherClass = Literal["CBC", "DHE", "RSA_KX", "3DES", "RC4", "NULL", "EXPORT", "SHA1_MAC", "ANON", "MD5"]
+
+
+class CipherRules(_Model):
+    """``ciphers:`` of a tls group: classes of suites the server must not accept."""
+
+    forbid: list[CipherClass] = Field(default_factory=list)
+
+
+class KeyRules(_Model):
+    """``key:`` of a tls group: the smallest certificate keys allowed in the chain."""
+
+    min_rsa_bits: int | None = Field(default=None, ge=512, le=16384)
+    min_ec_bits: int | None = Field(default=None, ge=160, le=571)
+
+
+class DhRules(_Model):
+    """``dh:`` of a tls group: the finite-field DH group of DHE suites."""
+
+    min_bits: int | None = Field(default=None, ge=512, le=16384)
+    safe_prime: bool = False
+
+
+class RevocationRules(_Model):
+    """``revocation:`` of a tls group: ask the CA when the server staples nothing."""
+
+    ocsp: bool = False
+    crl: bool = False
+
+
 class TlsSection(_Model):
     """One TLS expectation group on one port."""
 
@@ -323,6 +354,14 @@ class TlsSection(_Model):
     ocsp_stapling: Literal["required", "optional"] = "optional"
     client_cert: str | None = None
     client_key: str | None = None
+    policy: TlsPolicyName | None = None
+    ciphers: CipherRules | None = None
+    require_forward_secrecy: bool = False
+    key: KeyRules | None = None
+    dh: DhRules | None = None
+    enumerate: bool = False
+    aia_fetch: bool = False
+    revocation: RevocationRules | None = None
 
     @field_validator("sni")
     @classmethod
@@ -351,6 +390,17 @@ class TlsSection(_Model):
         return self
 
 
+_HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+
+class HstsRules(_Model):
+    """``hsts:`` of an http item: the Strict-Transport-Security header the response must carry."""
+
+    min_max_age: int = Field(default=0, ge=0, le=10 * 365 * 86400)
+    include_subdomains: bool = False
+    preload: bool = False
+
+
 class HttpCheck(_Model):
     url: HttpUrl
     method: str = Field(default="GET", pattern=r"^[A-Z]+$")
@@ -360,6 +410,19 @@ class HttpCheck(_Model):
     max_latency: Duration | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     follow_redirects: bool = False
+    hsts: HstsRules | None = None
+    headers_present: list[Annotated[str, Field(pattern=_HEADER_NAME)]] = Field(default_factory=list)
+    headers_absent: list[Annotated[str, Field(pattern=_HEADER_NAME)]] = Field(default_factory=list)
+    connect_to: Literal["host"] | None = None
+
+    @model_validator(mode="after")
+    def _headers_present_and_absent_disjoint(self) -> HttpCheck:
+        both = sorted({h.lower() for h in self.headers_present} & {h.lower() for h in self.headers_absent})
+        if both:
+            raise ValueError(f"header {both[0]!r} is in both headers_present and headers_absent; keep one")
+        if self.hsts is not None and not self.url.lower().startswith("https://"):
+            raise ValueError("hsts needs an https:// url: browsers ignore Strict-Transport-Security over plain HTTP")
+        return self
 
 
 class CorsCheck(_Model):
@@ -439,6 +502,18 @@ class Target(Settings):
                 f"tag {reserved[0]!r} is one of pytest's own markers and would change how items run; choose another name"
             )
         return list(dict.fromkeys(tags))
+
+    @model_validator(mode="after")
+    def _connect_to_needs_an_address(self) -> Target:
+        if any(h.connect_to == "host" for h in self.http):
+            try:
+                ipaddress.ip_address(self.host.strip("[]"))
+            except ValueError:
+                raise ValueError(
+                    f"connect_to: host needs the target's host to be an IP address, not {self.host!r}"
+                    " (a name is resolved anyway: put it in the url)"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _one_group_per_tls_port(self) -> Target:

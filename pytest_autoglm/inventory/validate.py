@@ -15,11 +15,16 @@ from pydantic import BaseModel, ValidationError
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.inventory.loader import LocatedDict, LocatedList, Mark, display_name, load_tree
 from pytest_autoglm.inventory.models import (
+    CipherRules,
     CorsCheck,
     Defaults,
+    DhRules,
     DnsSection,
+    HstsRules,
     HttpCheck,
     Inventory,
+    KeyRules,
+    RevocationRules,
     Target,
     TcpSection,
     TlsSection,
@@ -36,7 +41,12 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("targets", "dns"): DnsSection,
     ("targets", "tcp"): TcpSection,
     ("targets", "tls"): TlsSection,
+    ("targets", "tls", "ciphers"): CipherRules,
+    ("targets", "tls", "key"): KeyRules,
+    ("targets", "tls", "dh"): DhRules,
+    ("targets", "tls", "revocation"): RevocationRules,
     ("targets", "http"): HttpCheck,
+    ("targets", "http", "hsts"): HstsRules,
     ("targets", "cors"): CorsCheck,
 }
 #: Keys whose values are file paths, relative to the file that names them.

@@ -181,7 +181,30 @@ def _detail_rows(details: Any) -> list[DetailRow]:
     return [_detail_row(key, value) for key, value in details.items()]
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A value from the network read as a mapping only if it is one (anything else: empty)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _accepted_table(accepted: Mapping[str, Any]) -> str:
+    """A TLS item's ``details.accepted`` as a text table: one row per version, then groups and DH."""
+    suites = _mapping(accepted.get("suites"))
+    versions = _mapping(accepted.get("versions"))
+    lines = [f"{'version':<9} {'accepted':<9} suites"]
+    for version, ok in versions.items():
+        names = suites.get(version) or []
+        lines.append(f"{text_of(version):<9} {'yes' if ok else 'no':<9} {', '.join(map(text_of, names)) or '-'}")
+    for version, names in _mapping(accepted.get("groups")).items():
+        lines.append(f"groups {text_of(version)}: {', '.join(map(text_of, names))}")
+    dh = accepted.get("dh")
+    if isinstance(dh, Mapping):
+        lines.append(f"DH: {dh.get('bits')} bits, safe prime: {dh.get('safe_prime')}, generator {dh.get('generator')}")
+    return "\n".join(lines)
+
+
 def _detail_row(key: Any, value: Any) -> DetailRow:
+    if key == "accepted" and isinstance(value, Mapping) and "versions" in value:
+        return DetailRow(key="accepted", text=_accepted_table(value), block=True)
     if isinstance(value, Mapping | list | tuple):
         return DetailRow(key=text_of(key), text=_pretty(value), block=True)
     return DetailRow(key=text_of(key), text=text_of(value) if value is not None else "null", block=False)

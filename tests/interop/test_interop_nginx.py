@@ -48,7 +48,7 @@ CASES: list[Case] = [
         "tls-incomplete-chain-aia",
         "tls",
         "tls",
-        "untrusted",
+        "incomplete_chain",
         says="incomplete chain",
         note="the leaf names its issuer's URL (AIA), so the probe can tell",
     ),

@@ -100,4 +100,6 @@ def test_reason_codes_are_the_contract():
     }
     codes = {str(r) for r in pytest_autoglm.Reason}
     assert contract <= codes
-    assert codes - contract == {"setup", "vary_missing"}
+    tls_policy = {"weak_cipher", "weak_key_exchange", "weak_key", "weak_signature", "incomplete_chain"}
+    extensions = {"setup", "vary_missing", "revocation_unknown", "hsts", "header", *tls_policy}
+    assert codes - contract == extensions

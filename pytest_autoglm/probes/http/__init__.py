@@ -37,12 +37,15 @@ from pytest_autoglm.probes.http.attempt import ConnectionOptions, HttpAttempt
 from pytest_autoglm.probes.http.check import check_http
 from pytest_autoglm.probes.http.exchange import Hop
 from pytest_autoglm.probes.http.expectation import DEFAULT_MAX_BODY_BYTES, HttpExpectation
+from pytest_autoglm.probes.http.security import HstsExpectation, expectation_extras
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "ConnectionOptions",
     "Hop",
+    "HstsExpectation",
     "HttpAttempt",
     "HttpExpectation",
     "check_http",
+    "expectation_extras",
 ]

@@ -17,6 +17,7 @@ from pytest_autoglm.probes.http.attempt import REDIRECT_CODES, ConnectionOptions
 from pytest_autoglm.probes.http.exchange import INTERESTING_HEADERS, Hop, phase_timings
 from pytest_autoglm.probes.http.expectation import HttpExpectation
 from pytest_autoglm.probes.http.redirects import Stop, request_hops
+from pytest_autoglm.probes.http.security import header_problems, hsts_problem
 
 _SNIPPET_CHARS = 200
 
@@ -106,10 +107,32 @@ def _judge(attempt: HttpAttempt, expect: HttpExpectation, hops: list[Hop], total
         if problem is not None:
             details["body_snippet"] = final.text()[:_SNIPPET_CHARS]
             return attempt.verdict(Layer.HTTP, Reason.BODY, f"{where}: {problem}{cap_note}", details=details)
+    security = _security_problem(expect, final, details)
+    if security is not None:
+        return attempt.verdict(Layer.HTTP, security[0], f"{where}: {security[1]}", details=details)
     if expect.max_latency is not None and total > expect.max_latency:
         msg = f"{where}: took {format_duration(total)}, more than max_latency {format_duration(expect.max_latency)}"
         return attempt.verdict(Layer.HTTP, Reason.SLOW, msg, details=details)
     return attempt.ok(f"{where}: status {status} in {format_duration(total)}", details)
+
+
+def _security_problem(expect: HttpExpectation, hop: Hop, details: dict[str, Any]) -> tuple[Reason, str] | None:
+    """HSTS first (it protects every later request), then the header lists; the rest go to details."""
+    names = [*(["strict-transport-security"] if expect.hsts else []), *expect.headers_present, *expect.headers_absent]
+    if not names:
+        return None
+    details["security_headers"] = {n.lower(): ", ".join(hop.headers.get_list(n)) or None for n in names}
+    problems: list[tuple[Reason, str]] = []
+    if expect.hsts is not None:
+        text = hsts_problem(expect.hsts, hop.headers.get_list("strict-transport-security"), hop.url.scheme == "https")
+        if text is not None:
+            problems.append((Reason.HSTS, text))
+    problems += header_problems(expect.headers_present, expect.headers_absent, hop.headers.get_list)
+    if not problems:
+        return None
+    if len(problems) > 1:
+        details["problems"] = [{"reason": r.value, "message": t} for r, t in problems[1:]]
+    return problems[0]
 
 
 def _json_problem(expected: dict[str, Any], hop: Hop) -> str | None:

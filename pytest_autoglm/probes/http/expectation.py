@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_autoglm.core.values import DEFAULT_STATUS, StatusSpec, parse_status
+from pytest_autoglm.probes.http.security import HstsExpectation
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -24,6 +25,9 @@ class HttpExpectation:
     headers: Mapping[str, str] = field(default_factory=dict)
     follow_redirects: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    hsts: HstsExpectation | None = None  # the final response must carry this Strict-Transport-Security
+    headers_present: tuple[str, ...] = ()  # header names the final response must carry
+    headers_absent: tuple[str, ...] = ()  # header names it must not carry
 
     def __post_init__(self) -> None:
         # Convenience for hand-written expectations: ``status=200`` or ``status="2xx"``.

@@ -56,18 +56,28 @@ gives reason ``setup``.
 
 The parts, one concern each: ``expectation`` (what is expected), ``handshake`` (contexts and
 one handshake), ``chain`` (names, trust, validity), ``ocsp`` (the stapled response),
-``versions`` (version probes and the precedence of problems) and ``check`` (one attempt).
+``versions`` (version probes and the precedence of problems) and ``check`` (one attempt);
+``wire`` (ClientHellos of our own), ``suites`` (the suite and group tables), ``enumerate``
+(what the server accepts), ``policy`` (Mozilla's profiles and explicit rules) and
+``oversized`` (chains over OpenSSL's certificate-list limit).
 """
 
 from pytest_autoglm.probes.tls.chain import cert_covers_name
 from pytest_autoglm.probes.tls.check import check_tls
 from pytest_autoglm.probes.tls.expectation import TLS_VERSIONS, TlsExpectation
 from pytest_autoglm.probes.tls.handshake import clear_context_cache
+from pytest_autoglm.probes.tls.policy import MOZILLA_VERSION, PROFILES, TlsPolicy, expectation_extras
+from pytest_autoglm.probes.tls.suites import CIPHER_CLASSES
 
 __all__ = [
+    "CIPHER_CLASSES",
+    "MOZILLA_VERSION",
+    "PROFILES",
     "TLS_VERSIONS",
     "TlsExpectation",
+    "TlsPolicy",
     "cert_covers_name",
     "check_tls",
     "clear_context_cache",
+    "expectation_extras",
 ]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 
 from pytest_autoglm.core.vocabulary import Reason
 from pytest_autoglm.probes.errmap import (
@@ -67,19 +69,19 @@ def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
 def cert_covers_name(cert: x509.Certificate, name: str) -> bool:
     """Whether ``cert`` is valid for ``name`` (a DNS name or an IP literal).
 
-    IP literals match IP SANs only. DNS names match SAN DNS names; the subject
-    CN is consulted only when the certificate has no SAN extension at all.
+    IP literals match IP SANs only; DNS names match SAN DNS names only. The subject
+    CN is never consulted: RFC 9525 section 6.3 and the CA/Browser Forum baseline
+    requirements removed that fallback, and Chrome (since 58) and Firefox reject it,
+    so a certificate without a SAN covers no name at all.
     """
     san = _san(cert)
+    if san is None:
+        return False
     ip = parse_ip(name)
     if ip is not None:
-        return san is not None and ip in san.get_values_for_type(x509.IPAddress)
+        return ip in san.get_values_for_type(x509.IPAddress)
     wanted = idna(name)
-    if san is not None:
-        patterns = san.get_values_for_type(x509.DNSName)
-    else:
-        patterns = [str(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    return any(_dns_pattern_matches(p, wanted) for p in patterns)
+    return any(_dns_pattern_matches(p, wanted) for p in san.get_values_for_type(x509.DNSName))
 
 
 def _sans(cert: x509.Certificate) -> list[str]:
@@ -89,10 +91,61 @@ def _sans(cert: x509.Certificate) -> list[str]:
     return [*san.get_values_for_type(x509.DNSName), *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
 
 
+def load_der(der: bytes) -> x509.Certificate:
+    """A DER certificate, loaded without cryptography's deprecation warning for a negative or zero serial.
+
+    RFC 5280 forbids such serials but old CAs issued them and browsers accept them; the
+    certificate is judged like any other (its serial shown with :func:`serial_text`). Raises
+    ``ValueError`` if a future cryptography refuses it: the caller reports that, never crashes.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_der_x509_certificate(der)
+
+
+def _from_openssl(certs: Sequence[crypto.X509] | None) -> list[x509.Certificate]:
+    return [load_der(crypto.dump_certificate(crypto.FILETYPE_ASN1, c)) for c in certs or []]
+
+
+def peer_certificates(conn: SSL.Connection) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
+    """The leaf and the chain the server sent (leaf first)."""
+    leaf = conn.get_peer_certificate()
+    sent = _from_openssl(conn.get_peer_cert_chain())
+    return (_from_openssl([leaf])[0] if leaf is not None else None), sent
+
+
+def verified_chain(conn: SSL.Connection) -> list[x509.Certificate]:
+    return _from_openssl(conn.get_verified_chain())
+
+
+def serial_number(cert: x509.Certificate) -> int:
+    """``cert.serial_number`` without the deprecation warning cryptography gives for a negative one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return cert.serial_number
+
+
+def serial_text(serial: int) -> str:
+    """A serial number in hex; a negative one (RFC 5280 forbids it, old CAs made them) says so."""
+    if serial <= 0:
+        return f"-{-serial:x} (negative: RFC 5280 forbids it)" if serial else "0 (zero: RFC 5280 forbids it)"
+    return f"{serial:x}"
+
+
+def leaf_sans(cert: x509.Certificate) -> list[str]:
+    """Every DNS and IP SAN of ``cert``, as text."""
+    return _sans(cert)
+
+
 def _short_name(name: x509.Name) -> str:
     """``CN`` if there is one, else the full RFC 4514 string: what people recognise in a message."""
     cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(cns[0].value) if cns else name.rfc4514_string()
+
+
+def short_name(name: x509.Name) -> str:
+    """The CN of ``name`` (or its RFC 4514 string): what people recognise in a message."""
+    return _short_name(name)
 
 
 def iso(moment: datetime) -> str:
@@ -155,6 +208,25 @@ def _aia_issuer_url(cert: x509.Certificate) -> str | None:
     return None
 
 
+def key_info(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
+    """Key type, size in bits, and curve name (EC only)."""
+    return _key_info(cert)
+
+
+def signature_algorithm(cert: x509.Certificate) -> str:
+    return _signature_algorithm(cert)
+
+
+def aia_issuer_url(cert: x509.Certificate) -> str | None:
+    """The leaf's "CA Issuers" URL (Authority Information Access), if it names one."""
+    return _aia_issuer_url(cert)
+
+
+def trust_reason(text: str) -> Reason:
+    """``incomplete_chain`` when the problem is surely the server's missing intermediate, else ``untrusted``."""
+    return Reason.INCOMPLETE_CHAIN if text.startswith("incomplete chain") else Reason.UNTRUSTED
+
+
 def trust_problem(
     errors: Sequence[tuple[int, int]], sent: Sequence[x509.Certificate], built: Sequence[x509.Certificate]
 ) -> str | None:
@@ -190,6 +262,38 @@ def trust_problem(
             f"unknown issuer '{issuer}': it is not a trust anchor and the server sent no intermediate certificate"
             " (an unknown CA, or an incomplete chain with the intermediate missing)"
         )
+    return depth_text(code, depth, chain)
+
+
+#: Depth-0 texts of the security-level codes (OpenSSL's name "a CA certificate" whatever the depth).
+_CA_WORDED: Final = {
+    66: "the server's certificate's key is too weak",
+    67: "the server's certificate's key is too weak",
+    68: "the server's certificate's signature algorithm is too weak",
+}
+_V_INVALID_PURPOSE: Final = 26
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+
+
+def depth_text(code: int, depth: int, chain: Sequence[x509.Certificate]) -> str:
+    """A verification error in words that say WHICH certificate: depth 0 is the server's own."""
+    if depth == 0 and chain and _is_ca(chain[0]) and code in (_V_INVALID_PURPOSE, 24, 37):
+        return (
+            f"the server's certificate '{_short_name(chain[0].subject)}' is a CA certificate (basicConstraints CA:TRUE),"
+            " not a server certificate: the server is configured with a CA's certificate instead of its own"
+        )
+    if depth == 0 and code in _CA_WORDED:
+        return _CA_WORDED[code]
+    if depth == 0:
+        return f"the server's certificate: {verify_text(code)}"
+    if 0 < depth < len(chain):
+        return f"{verify_text(code)} (CA certificate '{_short_name(chain[depth].subject)}', depth {depth})"
     return f"{verify_text(code)} (depth {depth})"
 
 
@@ -205,8 +309,8 @@ def weak_key_problem(chain: Sequence[x509.Certificate]) -> str | None:
         kind, bits, _ = _key_info(cert)
         floor = {"RSA": _MIN_RSA_BITS, "DSA": _MIN_RSA_BITS, "EC": _MIN_EC_BITS}.get(kind)
         if bits is not None and floor is not None and bits < floor:
-            whose = "the server certificate's" if index == 0 else f"CA certificate '{_short_name(cert.subject)}''s"
-            return f"{whose} key is too weak ({kind} {bits} bits)"
+            whose = "the server's certificate" if index == 0 else f"CA certificate '{_short_name(cert.subject)}'"
+            return f"the key of {whose} is too weak ({kind} {bits} bits)"
     return None
 
 
@@ -232,8 +336,8 @@ def details_of(
     conn: SSL.Connection, address: str, port: int, sni: str | None, now: datetime
 ) -> tuple[dict[str, Any], x509.Certificate | None, list[x509.Certificate]]:
     """JSON-ready facts of a completed handshake, the leaf, and the chain as sent."""
-    leaf = conn.get_peer_certificate(as_cryptography=True)
-    sent = conn.get_peer_cert_chain(as_cryptography=True) or ([leaf] if leaf is not None else [])
+    leaf, sent = peer_certificates(conn)
+    sent = sent or ([leaf] if leaf is not None else [])
     details: dict[str, Any] = {
         "address": address,
         "port": port,
@@ -250,7 +354,7 @@ def details_of(
             not_before=iso(leaf.not_valid_before_utc),
             not_after=iso(leaf.not_valid_after_utc),
             days_left=_days_left(leaf, now),
-            serial=f"{leaf.serial_number:x}",
+            serial=serial_text(serial_number(leaf)),
             key_type=key_type,
             key_size=key_size,
             key_curve=key_curve,
@@ -265,8 +369,13 @@ def hostname_text(leaf: x509.Certificate, name: str, from_sni: bool) -> str:
     sans = _sans(leaf)
     shown = ", ".join(sans[:6]) + (f" and {len(sans) - 6} more" if len(sans) > 6 else "")
     subject = f"certificate does not cover {name}" + (" (the sni)" if from_sni else "")
+    if _san(leaf) is None:
+        return (
+            f"{subject}: it has no subjectAltName extension, and its subject CN '{_short_name(leaf.subject)}'"
+            " is not used for name matching (RFC 9525; browsers reject such certificates)"
+        )
     if not sans:
-        return f"{subject}: it has no SAN, subject CN '{_short_name(leaf.subject)}'"
+        return f"{subject}: its subjectAltName lists no DNS name or IP address"
     if is_ip_literal(name):
         return f"{subject}: no IP address SAN matches (SANs: {shown})"
     return f"{subject} (SANs: {shown})"

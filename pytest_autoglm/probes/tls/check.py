@@ -15,6 +15,7 @@ from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.values import format_duration
 from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.errmap import (
+    TIME_ERRORS,
     LocalSetupError,
     verify_text,
 )
@@ -22,20 +23,32 @@ from pytest_autoglm.probes.tcp import (
     describe_target,
     is_ip_literal,
 )
+from pytest_autoglm.probes.tls.aia import fetch_issuer
 from pytest_autoglm.probes.tls.chain import (
     cert_covers_name,
     day,
     details_of,
     hostname_text,
     idna,
+    iso,
+    leaf_sans,
+    load_der,
     span,
     trust_problem,
+    trust_reason,
     validity_problems,
+    verified_chain,
     weak_key_problem,
 )
+from pytest_autoglm.probes.tls.enumerate import enumerate_server
 from pytest_autoglm.probes.tls.expectation import VERSION_NUMBER, TlsExpectation, fail
 from pytest_autoglm.probes.tls.handshake import Attempt, ContextKey, context, file_key, handshake
 from pytest_autoglm.probes.tls.ocsp import issuer_of, judge_staple
+from pytest_autoglm.probes.tls.oversized import OPENSSL_MAX_CERT_LIST, read_chain
+from pytest_autoglm.probes.tls.oversized import details_of as oversized_details
+from pytest_autoglm.probes.tls.oversized import verify as verify_oversized
+from pytest_autoglm.probes.tls.policy import chain_keys, judge
+from pytest_autoglm.probes.tls.revocation import ask as ask_revocation
 from pytest_autoglm.probes.tls.versions import PRECEDENCE, handshake_failed, version_problems
 
 
@@ -87,8 +100,11 @@ async def check_tls(
     if attempt.timeout is not None:
         text = f"{attempt.timeout} within {format_duration(timeout)}"
         return fail(Layer.TLS, Reason.TIMEOUT, at.text, text, address, details)
+    if attempt.conn is None and attempt.kind == "oversized":
+        return await _judge_oversized(attempt, expect, key, at)
     if attempt.conn is None:
-        return await handshake_failed(attempt, expect, key, address, at.port, at.sni, at.deadline, at.text, details)
+        failed = await handshake_failed(attempt, expect, key, address, at.port, at.sni, at.deadline, at.text, details)
+        return await _policy_after_failure(failed, expect, at, details)
     return await _judge(attempt, attempt.conn, expect, key, at)
 
 
@@ -128,31 +144,42 @@ async def _judge(
     attempt: Attempt, conn: SSL.Connection, expect: TlsExpectation, key: ContextKey, at: _Where
 ) -> Verdict:
     """A completed handshake: every problem found, the first by precedence is the verdict."""
-    details, leaf, sent = details_of(conn, at.address, at.port, at.sni, at.now)
+    try:
+        details, leaf, sent = details_of(conn, at.address, at.port, at.sni, at.now)
+    except ValueError as exc:  # a certificate cryptography refuses to load
+        details = {"address": at.address, "port": at.port, "sni": at.sni}
+        text = f"the server sent a certificate that cannot be parsed ({exc})"
+        return fail(Layer.TLS, Reason.HANDSHAKE, at.text, text, at.address, details, transient=False)
     details["client_cert_requested"] = attempt.state.cert_requested
     if leaf is None:
         return fail(Layer.TLS, Reason.HANDSHAKE, at.text, "the server sent no certificate", at.address, details)
-    built = list(conn.get_verified_chain(as_cryptography=True) or []) if expect.verify else []
+    built = verified_chain(conn) if expect.verify else []
     problems: Problems = []
+    errors = attempt.state.verify_errors
+    if expect.verify and expect.aia_fetch and errors:
+        errors, built = await _aia_complete(key, leaf, sent, errors, built, at, details)
     if expect.verify:
-        problems += _trust_and_name(attempt, expect, key, leaf, sent, built, at.name, details)
+        problems += _trust_and_name(errors, expect, key, leaf, sent, built, at.name, details)
     # Validity: the whole verified chain when verifying, else the leaf alone.
     problems += validity_problems(built if expect.verify and built else [leaf], at.now)
     problems += _expiring(expect, leaf, at.now)
     staple_problems, staple_good = _staple(attempt, expect, leaf, sent, built, at.now, details)
     problems += staple_problems
-    problems += await version_problems(expect, key, at.address, at.port, at.sni, at.deadline, details)
+    if (expect.revocation_ocsp or expect.revocation_crl) and details.get("ocsp_status") not in ("good", "revoked"):
+        problems += await _revocation(expect, leaf, sent, built, at, details)
+    problems += await _versions_and_policy(expect, key, at, sent, details)
     if problems:
         return _worst(problems, at, details)
+    warnings = "".join(f"; warning ({w['reason']}): {w['message']}" for w in details.get("warnings", []))
     return Verdict.ok(
-        f"{at.text}: {_summary(attempt, expect, leaf, at.now, details, staple_good)}",
+        f"{at.text}: {_summary(attempt, expect, leaf, at.now, details, staple_good)}{warnings}",
         address=at.address,
         details=details,
     )
 
 
 def _trust_and_name(
-    attempt: Attempt,
+    verify_errors: list[tuple[int, int]],
     expect: TlsExpectation,
     key: ContextKey,
     leaf: x509.Certificate,
@@ -162,19 +189,165 @@ def _trust_and_name(
     details: dict[str, Any],
 ) -> Problems:
     problems: Problems = []
-    trust = trust_problem(attempt.state.verify_errors, sent, built)
+    trust = trust_problem(verify_errors, sent, built)
     if trust is None and key.lowest < SSL.TLS1_2_VERSION:
         # Offering TLS 1.0/1.1 needs @SECLEVEL=0, which also stops OpenSSL refusing weak keys
         # in the chain: apply the default level's key rule ourselves so `accept` never weakens trust.
         trust = weak_key_problem(built or [leaf])
     if trust is not None:
-        problems.append((Reason.UNTRUSTED, trust))
-        details["verify_errors"] = [
-            {"code": c, "depth": d, "text": verify_text(c)} for c, d in attempt.state.verify_errors
-        ]
+        reason = _chain_reason(verify_errors, trust) if verify_errors else Reason.WEAK_KEY  # our key rule
+        problems.append((reason, trust))
+        details["verify_errors"] = [{"code": c, "depth": d, "text": verify_text(c)} for c, d in verify_errors]
     if not cert_covers_name(leaf, name):
         problems.append((Reason.HOSTNAME, hostname_text(leaf, name, expect.sni is not None)))
     return problems
+
+
+async def _judge_oversized(attempt: Attempt, expect: TlsExpectation, key: ContextKey, at: _Where) -> Verdict:
+    """OpenSSL refused the chain for its size: read it from the wire and judge it (``oversized``)."""
+    hello = await read_chain(at.address, at.port, at.sni, at.deadline)
+    details = oversized_details(hello, at.address, at.port, at.sni)
+    if not hello.certificates:
+        why = hello.error or (f"alert {hello.alert}" if hello.alert is not None else "no certificate in the answer")
+        text = f"{attempt.error}; reading it from a TLS 1.2 handshake failed too ({why}: TLS 1.3 only?)"
+        return fail(Layer.TLS, Reason.HANDSHAKE, at.text, text, at.address, details, transient=False)
+    try:
+        sent = [load_der(der) for der in hello.certificates]
+        errors, built = verify_oversized(key, sent) if expect.verify else ([], [])
+    except LocalSetupError as exc:
+        return fail(Layer.TLS, Reason.SETUP, at.text, f"cannot check: {exc}", at.address, details, transient=False)
+    except ValueError as exc:
+        text = f"the server sent a certificate that cannot be parsed ({exc})"
+        return fail(Layer.TLS, Reason.HANDSHAKE, at.text, text, at.address, details, transient=False)
+    leaf = sent[0]
+    details.update(
+        subject=leaf.subject.rfc4514_string(),
+        issuer=leaf.issuer.rfc4514_string(),
+        sans_count=len(leaf_sans(leaf)),
+        not_after=iso(leaf.not_valid_after_utc),
+        chain=[{"subject": c.subject.rfc4514_string(), "issuer": c.issuer.rfc4514_string()} for c in sent],
+    )
+    problems: Problems = []
+    if expect.verify:
+        problems += _trust_and_name(errors, expect, key, leaf, sent, built, at.name, details)
+    problems += validity_problems(built if expect.verify and built else [leaf], at.now)
+    problems += _expiring(expect, leaf, at.now)
+    if expect.ocsp_stapling == "required":
+        problems.append((Reason.NO_OCSP_STAPLE, "no OCSP staple could be read (the chain was read without OpenSSL)"))
+    if expect.policy is not None or expect.enumerate:  # what the server accepts is asked on the wire anyway
+        accepted = await enumerate_server(at.address, at.port, at.sni, at.deadline)
+        details["accepted"] = accepted.as_details()
+        details["chain_keys"] = chain_keys(sent)
+        if expect.policy is not None:
+            problems += judge(expect.policy, accepted, sent)
+    if problems:
+        return _worst(problems, at, details)
+    left = leaf.not_valid_after_utc - at.now
+    text = (
+        f"{details['version']} {details['cipher']}; certificate valid until {day(leaf.not_valid_after_utc)}"
+        f" ({span(left)} left); its {hello.certificate_bytes // 1024} KiB certificate list exceeds OpenSSL's"
+        f" {OPENSSL_MAX_CERT_LIST // 1024} KiB limit and was read from the wire"
+    )
+    return Verdict.ok(f"{at.text}: {text}", address=at.address, details=details)
+
+
+async def _versions_and_policy(
+    expect: TlsExpectation, key: ContextKey, at: _Where, sent: list[x509.Certificate], details: dict[str, Any]
+) -> Problems:
+    """Version probes and, with a policy (or ``enumerate``), everything the server accepts: at once."""
+    versions = version_problems(expect, key, at.address, at.port, at.sni, at.deadline, details)
+    if expect.policy is None and not expect.enumerate:
+        return await versions
+    problems, accepted = await asyncio.gather(versions, enumerate_server(at.address, at.port, at.sni, at.deadline))
+    details["accepted"] = accepted.as_details()
+    details["chain_keys"] = chain_keys(sent)
+    if accepted.errors:
+        problems.append((Reason.TIMEOUT, f"enumeration incomplete: {'; '.join(accepted.errors[:3])}"))
+    if expect.policy is not None:
+        problems += judge(expect.policy, accepted, sent)
+    return problems
+
+
+async def _policy_after_failure(
+    failed: Verdict, expect: TlsExpectation, at: _Where, details: dict[str, Any]
+) -> Verdict:
+    """Our handshake failed (OpenSSL here refuses e.g. a 1024-bit DH group): what the server
+    accepts is still known from the wire, and a policy it breaks is the better verdict."""
+    if (expect.policy is None and not expect.enumerate) or at.deadline <= asyncio.get_running_loop().time():
+        return failed
+    accepted = await enumerate_server(at.address, at.port, at.sni, at.deadline)
+    details["accepted"] = accepted.as_details()
+    problems = judge(expect.policy, accepted, []) if expect.policy is not None else []
+    if not problems:
+        return failed
+    details["handshake_error"] = failed.message
+    problems.append((Reason.HANDSHAKE, failed.message.removeprefix(f"{at.text}: ")))
+    problems.sort(key=lambda p: PRECEDENCE.index(p[0]) if p[0] in PRECEDENCE else len(PRECEDENCE))
+    reason, text = problems[0]
+    details["problems"] = [{"reason": r.value, "message": t} for r, t in problems[1:]]
+    return fail(Layer.TLS, reason, at.text, text, at.address, details)
+
+
+async def _aia_complete(
+    key: ContextKey,
+    leaf: x509.Certificate,
+    sent: list[x509.Certificate],
+    errors: list[tuple[int, int]],
+    built: list[x509.Certificate],
+    at: _Where,
+    details: dict[str, Any],
+) -> tuple[list[tuple[int, int]], list[x509.Certificate]]:
+    """``aia_fetch``: an incomplete chain completed from the leaf's AIA URL, verified again (and said so)."""
+    if trust_reason(trust_problem(errors, sent, built) or "") != Reason.INCOMPLETE_CHAIN:
+        return errors, built
+    fetched = await fetch_issuer(leaf, at.deadline)
+    if fetched is None:
+        return errors, built
+    details["aia_fetch"] = {"url": fetched.url, "note": fetched.note}
+    if fetched.certificate is None:
+        return errors, built
+    new_errors, new_built = verify_oversized(key, [leaf, fetched.certificate, *sent[1:]])
+    if new_errors:
+        details["aia_fetch"]["note"] += "; the chain still does not verify with it"
+        return errors, built
+    details["aia_fetch"]["note"] += "; the chain verifies with it (the server should send it: Firefox does not fetch)"
+    return [], new_built
+
+
+async def _revocation(
+    expect: TlsExpectation,
+    leaf: x509.Certificate,
+    sent: list[x509.Certificate],
+    built: list[x509.Certificate],
+    at: _Where,
+    details: dict[str, Any],
+) -> Problems:
+    """No usable staple: ask the OCSP responder and/or the CRL; no answer is a warning, not a failure."""
+    issuer = (built[1] if len(built) > 1 else None) or issuer_of(leaf, sent)
+    answers = await ask_revocation(
+        leaf, issuer, at.now, at.deadline, use_ocsp=expect.revocation_ocsp, use_crl=expect.revocation_crl
+    )
+    details["revocation"] = [{"source": a.source, "url": a.url, "status": a.status, "note": a.note} for a in answers]
+    revoked = [a for a in answers if a.status == "revoked"]
+    if revoked:
+        return [(Reason.REVOKED, revoked[0].note)]
+    if not any(a.status == "good" for a in answers):
+        text = "no revocation answer: " + "; ".join(a.note for a in answers)
+        details.setdefault("warnings", []).append({"reason": Reason.REVOCATION_UNKNOWN.value, "message": text})
+    return []
+
+
+#: OpenSSL's security-level refusals (EE/CA key too small, CA digest too weak): the chain is sound
+#: but weak, as Chrome's ERR_CERT_WEAK_KEY / ERR_CERT_WEAK_SIGNATURE_ALGORITHM say.
+_WEAK_KEY_CODES = frozenset({66, 67})
+_WEAK_DIGEST_CODE = 68
+
+
+def _chain_reason(verify_errors: list[tuple[int, int]], trust: str) -> Reason:
+    codes = {code for code, _ in verify_errors if code not in TIME_ERRORS}
+    if codes and codes <= _WEAK_KEY_CODES | {_WEAK_DIGEST_CODE}:
+        return Reason.WEAK_SIGNATURE if _WEAK_DIGEST_CODE in codes else Reason.WEAK_KEY
+    return trust_reason(trust)
 
 
 def _expiring(expect: TlsExpectation, leaf: x509.Certificate, now: datetime) -> Problems:
@@ -238,6 +411,8 @@ def _summary(
     )
     if staple_good:
         summary += "; OCSP staple good"
+    if "aia_fetch" in details and "verifies" in details["aia_fetch"]["note"]:
+        summary += f"; intermediate missing from the server's chain, fetched from {details['aia_fetch']['url']}"
     if attempt.state.cert_requested and expect.client_cert is None:
         # nginx's "ssl_verify_client on" completes the handshake and rejects at HTTP (400): say so here.
         summary += "; the server asked for a client certificate (none configured)"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from OpenSSL import SSL
+
+if TYPE_CHECKING:
+    from pytest_autoglm.probes.tls.policy import TlsPolicy
 
 from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.vocabulary import Layer, Reason
@@ -36,6 +39,11 @@ class TlsExpectation:
     ocsp_stapling: str = "optional"  # "required" | "optional"
     client_cert: Path | None = None  # PEM; the key may be in the same file
     client_key: Path | None = None
+    policy: TlsPolicy | None = None  # what the server may accept (versions, suites, groups, keys)
+    enumerate: bool = False  # list what the server accepts in details, even without a policy
+    aia_fetch: bool = False  # fetch a missing intermediate from the leaf's AIA URL, as browsers do
+    revocation_ocsp: bool = False  # ask the OCSP responder when no staple came
+    revocation_crl: bool = False  # fetch the CRL distribution point when no staple came
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accept", tuple(self.accept))

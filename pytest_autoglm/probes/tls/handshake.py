@@ -218,7 +218,7 @@ class Attempt:
     tcp: tuple[Reason, str] | None = None  # the TCP connect failed
     timeout: str | None = None  # no (complete) answer within the deadline
     error: str | None = None  # the handshake failed
-    kind: str = "other"  # of a failure: "version" (no version in common), "client_cert" or "other"
+    kind: str = "other"  # of a failure: "version" (no version in common), "client_cert", "oversized" or "other"
 
 
 def _ssl_error_text(exc: BaseException) -> str:
@@ -305,6 +305,8 @@ def _explain_failure(state: _ConnState, text: str, has_client_cert: bool, offere
     if state.cert_requested and has_client_cert and client_cert_alert and alert != 40:
         return f"the server rejected the client certificate{suffix}", "client_cert"
     lowered = text.lower()
+    if "excessive message size" in lowered:
+        return "the server's certificate list exceeds OpenSSL's 100 KiB limit (excessive message size)", "oversized"
     if alert == _ALERT_PROTOCOL_VERSION or "unsupported protocol" in lowered or "no protocols available" in lowered:
         return f"no protocol version in common: the server refused {offered}", "version"
     if alert == 112:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from pytest_autoglm.probes.tls.chain import day, iso
+from pytest_autoglm.probes.tls.chain import day, iso, serial_number
 
 _OCSP_CLOCK_SKEW: Final = timedelta(minutes=5)
 
@@ -93,7 +93,7 @@ def judge_staple(
         return _StapleVerdict("unknown", "the stapled OCSP response cannot be parsed")
     if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         return _StapleVerdict("unknown", f"the stapled OCSP response has status {resp.response_status.name.lower()}")
-    single = next((r for r in resp.responses if r.serial_number == leaf.serial_number), None)
+    single = next((r for r in resp.responses if r.serial_number == serial_number(leaf)), None)
     if single is None:
         return _StapleVerdict("unknown", "the stapled OCSP response is about another certificate (serial number)")
     if issuer is not None:

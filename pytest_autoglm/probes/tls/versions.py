@@ -15,6 +15,7 @@ from pytest_autoglm.probes.tls.handshake import Attempt, ContextKey, context, ha
 #: The precedence of certificate and protocol failures (module docstring).
 PRECEDENCE: Final[tuple[Reason, ...]] = (
     Reason.UNTRUSTED,
+    Reason.INCOMPLETE_CHAIN,
     Reason.HOSTNAME,
     Reason.REVOKED,
     Reason.EXPIRED,
@@ -22,6 +23,10 @@ PRECEDENCE: Final[tuple[Reason, ...]] = (
     Reason.EXPIRING,
     Reason.NO_OCSP_STAPLE,
     Reason.OLD_PROTOCOL,
+    Reason.WEAK_KEY,
+    Reason.WEAK_SIGNATURE,
+    Reason.WEAK_KEY_EXCHANGE,
+    Reason.WEAK_CIPHER,
     Reason.PROTOCOL_UNSUPPORTED,
     Reason.TIMEOUT,  # a version probe that got no answer
     Reason.REFUSED,  # a version probe whose TCP connect failed
