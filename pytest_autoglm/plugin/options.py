@@ -8,8 +8,10 @@ from the engine and the inventory are imported when an option needs them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -33,6 +35,8 @@ HELP_DISTRIBUTE = (
     "stays in one process, which already probes every check concurrently and is faster"
 )
 
+T = TypeVar("T")
+
 DEFAULT_CONCURRENCY = 256
 DEFAULT_REPORT_DIR = "reports"
 
@@ -50,33 +54,40 @@ class Options:
     order: str = "auto"
 
 
+#: The value options besides the inventories and the report folder: option ``--autoglm-NAME`` and
+#: ini key ``autoglm_NAME`` (underscores become dashes in the option), each read by :func:`_value`.
+VALUE_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("timeout", "DURATION", HELP_TIMEOUT),
+    ("retries", "N", HELP_RETRIES),
+    ("concurrency", "N", HELP_CONCURRENCY),
+    ("fail_on", "SEVERITY", HELP_FAIL_ON),
+    ("engine", "MODE", HELP_ENGINE),
+    ("order", "ORDER", HELP_ORDER),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("autoglm", "network expectations (pytest-autoglm)")
     group.addoption("--autoglm-target", action="append", default=[], metavar="FILE", help=HELP_TARGET)
-    group.addoption("--autoglm-report-dir", metavar="DIR", default=None, help=HELP_REPORT_DIR)
-    group.addoption("--autoglm-timeout", metavar="DURATION", default=None, help=HELP_TIMEOUT)
-    group.addoption("--autoglm-retries", metavar="N", default=None, help=HELP_RETRIES)
-    group.addoption("--autoglm-concurrency", metavar="N", default=None, help=HELP_CONCURRENCY)
-    group.addoption("--autoglm-fail-on", metavar="SEVERITY", default=None, help=HELP_FAIL_ON)
-    group.addoption("--autoglm-engine", metavar="MODE", default=None, help=HELP_ENGINE)
-    group.addoption("--autoglm-order", metavar="ORDER", default=None, help=HELP_ORDER)
-    group.addoption("--autoglm-distribute", action="store_true", default=None, help=HELP_DISTRIBUTE)
     parser.addini("autoglm_target", HELP_TARGET, type="linelist", default=[])
+    group.addoption("--autoglm-report-dir", metavar="DIR", default=None, help=HELP_REPORT_DIR)
     parser.addini("autoglm_report_dir", HELP_REPORT_DIR, default=None)
-    parser.addini("autoglm_timeout", HELP_TIMEOUT, default=None)
-    parser.addini("autoglm_retries", HELP_RETRIES, default=None)
-    parser.addini("autoglm_concurrency", HELP_CONCURRENCY, default=None)
-    parser.addini("autoglm_fail_on", HELP_FAIL_ON, default=None)
-    parser.addini("autoglm_engine", HELP_ENGINE, default=None)
-    parser.addini("autoglm_order", HELP_ORDER, default=None)
+    for name, metavar, help_text in VALUE_OPTIONS:
+        group.addoption(_flag(name), metavar=metavar, default=None, help=help_text)
+        parser.addini(f"autoglm_{name}", help_text, default=None)
+    group.addoption("--autoglm-distribute", action="store_true", default=None, help=HELP_DISTRIBUTE)
     parser.addini("autoglm_distribute", HELP_DISTRIBUTE, default=None)
+
+
+def _flag(name: str) -> str:
+    return f"--autoglm-{name.replace('_', '-')}"
 
 
 def _raw(config: pytest.Config, name: str) -> tuple[str | None, str]:
     """The command-line value, else the ini value; with where it came from, for messages."""
-    value = config.getoption(f"--autoglm-{name.replace('_', '-')}")
+    value = config.getoption(_flag(name))
     if value is not None:
-        return str(value), f"--autoglm-{name.replace('_', '-')}"
+        return str(value), _flag(name)
     ini = config.getini(f"autoglm_{name}")
     if ini not in (None, ""):
         return str(ini).strip(), f"ini key autoglm_{name}"
@@ -107,6 +118,33 @@ def _bool(text: str, where: str) -> bool:
     if lowered in ("false", "no", "0", "off"):
         return False
     raise pytest.UsageError(f"{where}: expected true or false, got {text!r}")
+
+
+def _value(config: pytest.Config, name: str, parse: Callable[[str, str], T], default: T) -> T:
+    """One option's value: the command line, else the ini key, else ``default``; parsed naming its source."""
+    text, where = _raw(config, name)
+    return default if text is None else parse(text, where)
+
+
+def _timeout(text: str, where: str) -> float:
+    from pytest_autoglm.core.values import parse_duration
+
+    try:
+        timeout = parse_duration(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    if timeout <= 0:
+        raise pytest.UsageError(f"{where}: the timeout must be greater than zero")
+    return timeout
+
+
+def _engine(text: str, where: str) -> str:
+    engine = _choice(text, where, ("auto", "process", "thread"))
+    from pytest_autoglm.engine.process import fork_available
+
+    if engine == "process" and not fork_available():
+        raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
+    return engine
 
 
 def _check_report_dir(report_dir: Path, where: str) -> None:
@@ -140,51 +178,13 @@ def read_options(config: pytest.Config) -> Options:
         if path.resolve() not in [t.resolve() for t in targets]:
             targets.append(path)
 
-    timeout = None
-    text, where = _raw(config, "timeout")
-    if text is not None:
-        from pytest_autoglm.core.values import parse_duration
-
-        try:
-            timeout = parse_duration(text)
-        except ValueError as exc:
-            raise pytest.UsageError(f"{where}: {exc}") from None
-        if timeout <= 0:
-            raise pytest.UsageError(f"{where}: the timeout must be greater than zero")
-
-    retries = None
-    text, where = _raw(config, "retries")
-    if text is not None:
-        retries = _int(text, where, 0, 20)
-
-    concurrency = DEFAULT_CONCURRENCY
-    text, where = _raw(config, "concurrency")
-    if text is not None:
-        concurrency = _int(text, where, 1, 100_000)
-
-    fail_on = "critical"
-    text, where = _raw(config, "fail_on")
-    if text is not None:
-        fail_on = _choice(text, where, ("critical", "warning"))
-
-    distribute = False
-    text, where = _raw(config, "distribute")
-    if text is not None:
-        distribute = _bool(text, where)
-
-    engine = "auto"
-    text, where = _raw(config, "engine")
-    if text is not None:
-        engine = _choice(text, where, ("auto", "process", "thread"))
-        from pytest_autoglm.engine.process import fork_available
-
-        if engine == "process" and not fork_available():
-            raise pytest.UsageError(f"{where}: 'process' needs Linux (fork); use 'thread'")
-
-    order = "auto"
-    text, where = _raw(config, "order")
-    if text is not None:
-        order = _choice(text, where, ("auto", "ready", "inventory"))
+    timeout = _value(config, "timeout", _timeout, None)
+    retries = _value(config, "retries", lambda text, where: _int(text, where, 0, 20), None)
+    concurrency = _value(config, "concurrency", lambda text, where: _int(text, where, 1, 100_000), DEFAULT_CONCURRENCY)
+    fail_on = _value(config, "fail_on", lambda text, where: _choice(text, where, ("critical", "warning")), "critical")
+    distribute = _value(config, "distribute", _bool, False)
+    engine = _value(config, "engine", _engine, "auto")
+    order = _value(config, "order", lambda text, where: _choice(text, where, ("auto", "ready", "inventory")), "auto")
 
     text, where = _raw(config, "report_dir")
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
