@@ -12,7 +12,7 @@ from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.values import parse_status
 from pytest_autoglm.core.vocabulary import Layer
 from pytest_autoglm.inventory.models import HttpCheck, TlsSection
-from pytest_autoglm.inventory.plan import Check, CheckSpec, CorsOriginSpec, DnsCheckSpec, TcpCheckSpec
+from pytest_autoglm.inventory.plan import Check, CheckSpec, CorsOriginSpec, DnsCheckSpec, GrpcSpec, TcpCheckSpec
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.probes import dns as dns_probe
 from pytest_autoglm.probes import tcp as tcp_probe
@@ -21,6 +21,7 @@ _PROBE_MODULES = {
     Layer.TLS: "pytest_autoglm.probes.tls",
     Layer.HTTP: "pytest_autoglm.probes.http",
     Layer.CORS: "pytest_autoglm.probes.cors",
+    Layer.GRPC: "pytest_autoglm.probes.grpc",  # light: grpcio itself loads in the probe's thread
 }
 
 
@@ -43,13 +44,15 @@ def web_url(spec: CheckSpec) -> str | None:
 def speaks_tls(check: Check) -> bool:
     if check.kind is Layer.TLS:
         return True
+    if isinstance(check.spec, GrpcSpec):
+        return check.spec.check.tls
     url = web_url(check.spec)
     return url is not None and url.startswith("https:")
 
 
 def connect_host(check: Check) -> str | None:
     """The host whose addresses the check is made against; None when a proxy connects by name."""
-    if check.kind in (Layer.TCP, Layer.TLS):
+    if check.kind in (Layer.TCP, Layer.TLS, Layer.GRPC):
         return check.host
     if check.proxy:
         return None
@@ -117,6 +120,8 @@ def attempt(check: Check, address: str | None) -> Awaitable[Verdict]:
         return _http_attempt(check, address)
     if check.kind is Layer.CORS:
         return _cors_attempt(check, address)
+    if check.kind is Layer.GRPC:
+        return _grpc_attempt(check, address)
     raise AssertionError(f"no probe for {check.kind}")
 
 
@@ -201,4 +206,37 @@ async def _cors_attempt(check: Check, address: str | None) -> Verdict:
     assert spec.origin is not None
     return await cors_probe.check_cors_origin(
         expect, spec.origin, should_allow=spec.should_allow, timeout=check.timeout, **connection
+    )
+
+
+# -- the rest of the troubleshooting path (issue 19) -----------------------------------------------------------
+
+
+async def _grpc_attempt(check: Check, address: str | None) -> Verdict:
+    """grpcio itself is imported by the probe in a worker thread, never here on the loop."""
+    from pytest_autoglm.probes import grpc as grpc_probe
+
+    spec = check.spec
+    assert isinstance(spec, GrpcSpec)
+    entry = spec.check
+    expect = grpc_probe.GrpcExpectation(
+        port=entry.port,
+        service=entry.service,
+        tls=entry.tls,
+        status=entry.status,
+        keepalive=entry.keepalive,
+        max_message=entry.max_message,
+        sni=spec.sni,
+        client_cert=_path(check.client_cert),
+        client_key=_path(check.client_key),
+        verify=check.verify,
+    )
+    return await grpc_probe.check_grpc(
+        check.host,
+        address,
+        expect,
+        timeout=check.timeout,
+        ca_bundle=_path(check.ca_bundle),
+        proxy=check.proxy,
+        redact=check.redact,
     )

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from pytest_autoglm.core.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
-from pytest_autoglm.core.values import parse_duration, parse_port, parse_status
+from pytest_autoglm.core.values import parse_duration, parse_port, parse_size, parse_status
 from pytest_autoglm.inventory.urls import UrlParts, parse_url
 
 #: Tags become pytest markers: pytest's own markers would skip, xfail or parametrize items.
@@ -391,6 +391,39 @@ PositiveDuration = Annotated[
 ]
 
 
+# -- the rest of the troubleshooting path (issue 19): grpc ------------------------------------------------------
+
+
+def _size(value: object) -> int:
+    return parse_size(value)
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(_size),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$"},
+                {"type": "integer", "minimum": 1},
+            ],
+            "description": "a size: '64MiB', '4MB', '512KiB' or a number of bytes",
+        }
+    ),
+]
+
+
+class GrpcCheck(_Model):
+    """One gRPC health check (grpc.health.v1 ``Check``) on one port; TLS settings come from the tls group of the port."""
+
+    port: Port
+    service: str = Field(default="", max_length=200)
+    tls: bool = False
+    status: Literal["SERVING", "NOT_SERVING"] = "SERVING"
+    keepalive: PositiveDuration | None = None
+    max_message: Size | None = None
+
+
 class Settings(_Model):
     """The keys of ``defaults:`` that every target may override."""
 
@@ -429,6 +462,7 @@ class Target(Settings):
     tls: Annotated[list[TlsSection], BeforeValidator(_as_list)] = Field(default_factory=list)
     http: Annotated[list[HttpCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
     cors: Annotated[list[CorsCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
+    grpc: Annotated[list[GrpcCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
 
     @field_validator("tags")
     @classmethod
@@ -446,6 +480,14 @@ class Target(Settings):
         duplicate = next((p for p in ports if ports.count(p) > 1), None)
         if duplicate is not None:
             raise ValueError(f"two tls groups for port {duplicate}; merge them into one")
+        return self
+
+    @model_validator(mode="after")
+    def _one_grpc_check_per_service(self) -> Target:
+        seen = [(g.port, g.service) for g in self.grpc]
+        duplicate = next((k for k in seen if seen.count(k) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"two grpc checks for port {duplicate[0]} service {duplicate[1]!r}; keep one")
         return self
 
 

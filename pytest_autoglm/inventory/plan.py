@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 from pytest_autoglm.core.records import Redact
 from pytest_autoglm.core.resolvers import ResolverSpec
 from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
-from pytest_autoglm.inventory.models import CorsCheck, HttpCheck, Target, TlsSection
+from pytest_autoglm.inventory.models import CorsCheck, GrpcCheck, HttpCheck, Target, TlsSection
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
@@ -102,10 +102,18 @@ class CorsOriginSpec:
     hole: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GrpcSpec:
+    """One ``grpc`` entry (``kind`` grpc) and the SNI of the tls group of its port, if any."""
+
+    check: GrpcCheck
+    sni: str | None = None
+
+
 #: A check's expectation, tagged by ``Check.kind``: dns -> DnsCheckSpec, tcp -> TcpCheckSpec,
-#: tls -> TlsSection, http -> HttpCheck, cors -> CorsOriginSpec (the inventory's own models
+#: tls -> TlsSection, http -> HttpCheck, cors -> CorsOriginSpec, grpc -> GrpcSpec (the inventory's own models
 #: where they are already the whole expectation).
-CheckSpec: TypeAlias = DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec
+CheckSpec: TypeAlias = DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec | GrpcSpec
 
 
 def is_name(host: str) -> bool:
@@ -250,4 +258,14 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
                     continue  # the user's own expectation about null already says what is right
                 changes = {**identity, **({"severity": "warning"} if hole in WARNING_MISCONFIGURATIONS else {})}
                 add(Layer.CORS, f"misconfig/{hole}{suffix}", CorsOriginSpec(cors, None, False, hole), deps, **changes)
+
+    # grpc (issue 19): like http, relies on the name, tcp open and the tls group of its port
+    for grpc in target.grpc:
+        lower = tuple(d for d in (open_by_port.get(grpc.port), tls_by_port.get(grpc.port) if grpc.tls else None) if d)
+        group = next((t for t in target.tls if t.port == grpc.port), None)
+        tls_identity: dict[str, Any] = {}
+        if grpc.tls and group is not None:
+            tls_identity = {"verify": group.verify, "client_cert": group.client_cert, "client_key": group.client_key}
+        subject = f"{grpc.port}/{grpc.service}" if grpc.service else str(grpc.port)
+        add(Layer.GRPC, subject, GrpcSpec(grpc, group.sni if group else None), name_deps + lower, **tls_identity)
     return out

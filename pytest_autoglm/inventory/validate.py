@@ -18,6 +18,7 @@ from pytest_autoglm.inventory.models import (
     CorsCheck,
     Defaults,
     DnsSection,
+    GrpcCheck,
     HttpCheck,
     Inventory,
     Target,
@@ -38,6 +39,7 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("targets", "tls"): TlsSection,
     ("targets", "http"): HttpCheck,
     ("targets", "cors"): CorsCheck,
+    ("targets", "grpc"): GrpcCheck,
 }
 #: Keys whose values are file paths, relative to the file that names them.
 _PATH_KEYS = {"ca_bundle", "client_cert", "client_key"}

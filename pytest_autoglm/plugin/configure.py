@@ -34,6 +34,8 @@ KIND_MARKERS = (
     "tls: a TLS expectation (or your own test over targets with a tls section)",
     "http: an HTTP expectation (or your own test over targets with an http section)",
     "cors: a CORS expectation (or your own test over targets with a cors section)",
+    "grpc: a gRPC health expectation (or your own test over targets with a grpc section)",
+    "group: a failover group over targets (top-level groups)",
 )
 
 
