@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import ssl
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
+from typing import Any
 
 from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.values import parse_status
@@ -162,8 +164,8 @@ async def _http_attempt(check: Check, address: str | None) -> Verdict:
         body_contains=spec.body_contains,
         json=spec.json_,
         max_latency=spec.max_latency,
-        headers=dict(spec.headers),
         follow_redirects=spec.follow_redirects,
+        **{"headers": dict(spec.headers), **_http_stream_fields(spec)},
     )
     return await http_probe.check_http(
         expect,
@@ -240,3 +242,18 @@ async def _grpc_attempt(check: Check, address: str | None) -> Verdict:
         proxy=check.proxy,
         redact=check.redact,
     )
+
+
+def _http_stream_fields(spec: HttpCheck) -> dict[str, Any]:
+    """An http item's request body and stream expectation (issue 19), for ``HttpExpectation``."""
+    from pytest_autoglm.probes.http.stream import StreamExpectation
+
+    fields: dict[str, Any] = {}
+    if spec.body is not None:
+        fields["content"] = spec.body.encode() if isinstance(spec.body, str) else json.dumps(spec.body).encode()
+        if not isinstance(spec.body, str) and not any(k.lower() == "content-type" for k in spec.headers):
+            fields["headers"] = {**spec.headers, "Content-Type": "application/json"}
+    if spec.stream is not None:
+        s = spec.stream
+        fields["stream"] = StreamExpectation(s.kind, s.first_event_within, s.min_events, s.done, s.max_gap)
+    return fields

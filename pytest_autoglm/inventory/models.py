@@ -351,6 +351,16 @@ class TlsSection(_Model):
         return self
 
 
+class StreamSpec(_Model):
+    """What a streamed answer (``text/event-stream``) must do (issue 19)."""
+
+    kind: Literal["sse"] = "sse"
+    first_event_within: Duration | None = None
+    min_events: int = Field(default=1, ge=0, le=1_000_000)
+    done: str | None = Field(default=None, min_length=1)
+    max_gap: Duration | None = None
+
+
 class HttpCheck(_Model):
     url: HttpUrl
     method: str = Field(default="GET", pattern=r"^[A-Z]+$")
@@ -360,6 +370,15 @@ class HttpCheck(_Model):
     max_latency: Duration | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     follow_redirects: bool = False
+    #: The request body (issue 19): a string is sent as is, a mapping or list as JSON.
+    body: str | dict[str, Any] | list[Any] | None = None
+    stream: StreamSpec | None = None
+
+    @model_validator(mode="after")
+    def _stream_needs_a_body_read(self) -> HttpCheck:
+        if self.stream is not None and self.method == "HEAD":
+            raise ValueError("a HEAD answer has no body, so it cannot stream; use GET or POST with stream")
+        return self
 
 
 class CorsCheck(_Model):

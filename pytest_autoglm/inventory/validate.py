@@ -21,6 +21,7 @@ from pytest_autoglm.inventory.models import (
     GrpcCheck,
     HttpCheck,
     Inventory,
+    StreamSpec,
     Target,
     TcpSection,
     TlsSection,
@@ -40,6 +41,7 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("targets", "http"): HttpCheck,
     ("targets", "cors"): CorsCheck,
     ("targets", "grpc"): GrpcCheck,
+    ("targets", "http", "stream"): StreamSpec,
 }
 #: Keys whose values are file paths, relative to the file that names them.
 _PATH_KEYS = {"ca_bundle", "client_cert", "client_key"}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_autoglm.core.values import DEFAULT_STATUS, StatusSpec, parse_status
+from pytest_autoglm.probes.http.stream import StreamExpectation
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -24,6 +25,9 @@ class HttpExpectation:
     headers: Mapping[str, str] = field(default_factory=dict)
     follow_redirects: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: The request body (issue 19: e.g. a chat completion request) and the stream expected in the answer.
+    content: bytes | None = None
+    stream: StreamExpectation | None = None
 
     def __post_init__(self) -> None:
         # Convenience for hand-written expectations: ``status=200`` or ``status="2xx"``.
