@@ -12,7 +12,7 @@ from typing import Any
 
 from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.values import parse_status
-from pytest_autoglm.core.vocabulary import Layer
+from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.inventory.models import HttpCheck, TlsSection
 from pytest_autoglm.inventory.plan import Check, CheckSpec, CorsOriginSpec, DnsCheckSpec, GrpcSpec, TcpCheckSpec
 from pytest_autoglm.inventory.urls import url_host_port
@@ -114,9 +114,13 @@ def attempt(check: Check, address: str | None) -> Awaitable[Verdict]:
     if check.kind is Layer.TCP:
         spec = check.spec
         assert isinstance(spec, TcpCheckSpec) and address is not None
+        if check.proxy:
+            return _tcp_via_proxy(check, spec, address)
         return tcp_probe.check_tcp(address, spec.port, spec.expect, check.timeout, host=check.host)
     if check.kind is Layer.TLS:
         assert address is not None
+        if check.proxy:
+            return _tls_via_proxy(check, address)
         return _tls_attempt(check, address)
     if check.kind is Layer.HTTP:
         return _http_attempt(check, address)
@@ -257,3 +261,39 @@ def _http_stream_fields(spec: HttpCheck) -> dict[str, Any]:
         s = spec.stream
         fields["stream"] = StreamExpectation(s.kind, s.first_event_within, s.min_events, s.done, s.max_gap)
     return fields
+
+
+def _proxy_route(check: Check) -> tuple[Any, Verdict | None]:
+    from pytest_autoglm.probes import proxy as proxy_probe
+
+    assert check.proxy is not None
+    try:
+        return proxy_probe.ProxyRoute.parse(check.proxy), None
+    except ValueError as exc:
+        return None, Verdict.fail(check.kind, Reason.SETUP, check.redact(f"{check.host}: {exc}"))
+
+
+async def _tcp_via_proxy(check: Check, spec: TcpCheckSpec, address: str) -> Verdict:
+    """A tcp item whose target sits behind the run's proxy: judged on what the proxy says."""
+    from pytest_autoglm.probes import proxy as proxy_probe
+
+    route, failure = _proxy_route(check)
+    if failure is not None:
+        return failure
+    return await proxy_probe.check_tcp_via_proxy(
+        route, address, spec.port, spec.expect, check.timeout, host=check.host, redact=check.redact
+    )
+
+
+async def _tls_via_proxy(check: Check, address: str) -> Verdict:
+    """A tls item through the proxy: the TLS probe's connections open a tunnel (probes.proxy.current_route)."""
+    from pytest_autoglm.probes import proxy as proxy_probe
+
+    route, failure = _proxy_route(check)
+    if failure is not None:
+        return failure
+    token = proxy_probe.current_route.set(route)
+    try:
+        return await _tls_attempt(check, address)
+    finally:
+        proxy_probe.current_route.reset(token)

@@ -174,6 +174,13 @@ async def check_grpc(
             f"{where}: gRPC over TLS always verifies the server; give its CA in ca_bundle instead of verify: false",
             address=address,
         )
+    if proxy and not proxy.startswith("http://"):
+        return Verdict.fail(
+            Layer.GRPC,
+            Reason.SETUP,
+            redact(f"{where}: gRPC checks go through http:// (CONNECT) proxies only, not {proxy.split(':', 1)[0]}://"),
+            address=address,
+        )
     loop = asyncio.get_running_loop()
     try:
         answer = await loop.run_in_executor(_pool(), _call, host, address, expect, timeout, ca_bundle, proxy)

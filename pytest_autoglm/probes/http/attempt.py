@@ -223,6 +223,7 @@ class HttpAttempt:
         details.update(extra or {})
         if self.proxy and layer is Layer.TCP:
             what += f" (connecting to the proxy {_hide_userinfo(self.proxy)})"
+            reason = Reason.PROXY  # the proxy is down or refuses us: not the target's fault (issue 19)
         tls_then_silence = self.trace.tls_version == "TLSv1.3" and isinstance(exc, httpx.RemoteProtocolError)
         if tls_then_silence and "without sending a response" in str(exc) and not self._paths[1]:
             what += " (under TLS 1.3 this is also how a server refuses a missing client certificate)"
