@@ -510,6 +510,33 @@ class Target(Settings):
         return self
 
 
+class Group(_Model):
+    """A failover group (issue 19): the service is up when ``min_passing`` of its targets are."""
+
+    name: str = Field(pattern=_NAME_PATTERN, max_length=200)
+    any_of: list[Annotated[str, Field(pattern=_NAME_PATTERN)]] = Field(min_length=1)
+    min_passing: int = Field(default=1, ge=1)
+    prefer: str | None = None
+    severity: Literal["critical", "warning"] | None = None
+    tags: list[Annotated[str, Field(pattern=_TAG_PATTERN)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Group:
+        if self.name in self.any_of:
+            raise ValueError(f"group {self.name!r} lists itself in any_of; a group is over targets")
+        duplicate = next((m for m in self.any_of if self.any_of.count(m) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"{duplicate!r} is listed twice in any_of; keep one")
+        if self.min_passing > len(self.any_of):
+            raise ValueError(f"min_passing {self.min_passing} is more than the {len(self.any_of)} targets of any_of")
+        if self.prefer is not None and self.prefer not in self.any_of:
+            raise ValueError(f"prefer {self.prefer!r} is not one of any_of ({', '.join(self.any_of)})")
+        reserved = sorted(set(self.tags) & RESERVED_TAGS)
+        if reserved:
+            raise ValueError(f"tag {reserved[0]!r} is one of pytest's own markers; choose another name")
+        return self
+
+
 class Inventory(_Model):
     """One environment's expectations (after includes, interpolation and path resolution)."""
 
@@ -518,6 +545,7 @@ class Inventory(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     secrets: dict[str, str | int | float] = Field(default_factory=dict)
     targets: list[Target] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
 
     def resolved_setting(self, target: Target, key: str) -> Any:
         """A target's value for a setting: target, then defaults, then the built-in value."""

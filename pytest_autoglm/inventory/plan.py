@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 from pytest_autoglm.core.records import Redact
 from pytest_autoglm.core.resolvers import ResolverSpec
 from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
-from pytest_autoglm.inventory.models import CorsCheck, GrpcCheck, HttpCheck, Target, TlsSection
+from pytest_autoglm.inventory.models import BUILTIN_SETTINGS, CorsCheck, GrpcCheck, HttpCheck, Target, TlsSection
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
@@ -110,10 +110,22 @@ class GrpcSpec:
     sni: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """One item of a failover group (``kind`` group): ``role`` ``min_passing`` (enough members pass)
+    or ``prefer`` (the preferred member passes); ``members`` pairs each target with its checks' ids
+    and severities, in ``any_of`` order."""
+
+    role: str
+    members: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    min_passing: int
+    prefer: str | None = None
+
+
 #: A check's expectation, tagged by ``Check.kind``: dns -> DnsCheckSpec, tcp -> TcpCheckSpec,
 #: tls -> TlsSection, http -> HttpCheck, cors -> CorsOriginSpec, grpc -> GrpcSpec (the inventory's own models
 #: where they are already the whole expectation).
-CheckSpec: TypeAlias = DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec | GrpcSpec
+CheckSpec: TypeAlias = DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec | GrpcSpec | GroupSpec
 
 
 def is_name(host: str) -> bool:
@@ -132,7 +144,46 @@ def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), 
     checks: list[Check] = []
     for target in loaded.model.targets:
         checks.extend(_target_checks(loaded, target, overrides, first_index + len(checks)))
+    checks.extend(_group_checks(loaded, checks, overrides, first_index + len(checks)))
     return checks
+
+
+def _group_checks(loaded: LoadedInventory, planned: list[Check], overrides: RunSettings, first: int) -> list[Check]:
+    """Failover groups (issue 19): one ``min_passing`` item per group (its severity), and one ``prefer``
+    item (warning severity: the service is up, but on its backup) when the group prefers a member."""
+    model = loaded.model
+    by_target: dict[str, list[tuple[str, str]]] = {}
+    for check in planned:
+        by_target.setdefault(check.target, []).append((check.id, check.severity))
+    out: list[Check] = []
+    for group in model.groups:
+        members = tuple((name, tuple(by_target.get(name, ()))) for name in group.any_of)
+        severity = group.severity or model.defaults.severity or BUILTIN_SETTINGS["severity"]
+        roles = [("min_passing", severity)] + ([("prefer", "warning")] if group.prefer else [])
+        for role, role_severity in roles:
+            out.append(
+                Check(
+                    id=f"{Layer.GROUP}[{loaded.environment}:{group.name}:{role}]",
+                    kind=Layer.GROUP,
+                    environment=loaded.environment,
+                    inventory=loaded.display,
+                    target=group.name,
+                    subject=role,
+                    host=group.name,
+                    severity=role_severity,
+                    tags=tuple(group.tags),
+                    timeout=overrides.timeout or model.defaults.timeout or BUILTIN_SETTINGS["timeout"],
+                    retries=0,
+                    backoff=0.0,
+                    resolvers=(),
+                    ca_bundle=None,
+                    proxy=None,
+                    spec=GroupSpec(role, members, group.min_passing, group.prefer),
+                    index=first + len(out),
+                    redact=loaded.redactor,
+                )
+            )
+    return out
 
 
 def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSettings = RunSettings()) -> dict[str, Any]:
