@@ -22,6 +22,7 @@ class Layer(StrEnum):
     # the rest of the troubleshooting path (issue 19)
     GRPC = "grpc"
     GROUP = "group"
+    ICMP = "icmp"
 
 
 class Outcome(StrEnum):
@@ -88,6 +89,9 @@ class Reason(StrEnum):
     STREAM_INCOMPLETE = "stream_incomplete"
     # proxies: the proxy a layer needed refused or was down (not the target's fault)
     PROXY = "proxy"
+    # icmp (unreachable: as for tcp)
+    LOSS = "loss"
+    UNEXPECTED_REPLY = "unexpected_reply"
     # failover groups
     DEGRADED = "degraded"
     NOT_ENOUGH = "not_enough"

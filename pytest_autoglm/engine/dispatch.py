@@ -13,7 +13,7 @@ from typing import Any
 from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.values import parse_status
 from pytest_autoglm.core.vocabulary import Layer, Reason
-from pytest_autoglm.inventory.models import HttpCheck, TlsSection
+from pytest_autoglm.inventory.models import HttpCheck, IcmpSection, TlsSection
 from pytest_autoglm.inventory.plan import Check, CheckSpec, CorsOriginSpec, DnsCheckSpec, GrpcSpec, TcpCheckSpec
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.probes import dns as dns_probe
@@ -24,6 +24,7 @@ _PROBE_MODULES = {
     Layer.HTTP: "pytest_autoglm.probes.http",
     Layer.CORS: "pytest_autoglm.probes.cors",
     Layer.GRPC: "pytest_autoglm.probes.grpc",  # light: grpcio itself loads in the probe's thread
+    Layer.ICMP: "pytest_autoglm.probes.icmp",
 }
 
 
@@ -54,7 +55,7 @@ def speaks_tls(check: Check) -> bool:
 
 def connect_host(check: Check) -> str | None:
     """The host whose addresses the check is made against; None when a proxy connects by name."""
-    if check.kind in (Layer.TCP, Layer.TLS, Layer.GRPC):
+    if check.kind in (Layer.TCP, Layer.TLS, Layer.GRPC, Layer.ICMP):
         return check.host
     if check.proxy:
         return None
@@ -128,6 +129,9 @@ def attempt(check: Check, address: str | None) -> Awaitable[Verdict]:
         return _cors_attempt(check, address)
     if check.kind is Layer.GRPC:
         return _grpc_attempt(check, address)
+    if check.kind is Layer.ICMP:
+        assert address is not None
+        return _icmp_attempt(check, address)
     raise AssertionError(f"no probe for {check.kind}")
 
 
@@ -297,3 +301,20 @@ async def _tls_via_proxy(check: Check, address: str) -> Verdict:
         return await _tls_attempt(check, address)
     finally:
         proxy_probe.current_route.reset(token)
+
+
+async def _icmp_attempt(check: Check, address: str) -> Verdict:
+    from pytest_autoglm.probes import icmp as icmp_probe
+
+    spec = check.spec
+    assert isinstance(spec, IcmpSection)
+    expect = icmp_probe.IcmpExpectation(
+        reachable=spec.reachable,
+        count=spec.count,
+        interval=spec.interval,
+        max_loss=spec.max_loss,
+        max_rtt=spec.max_rtt,
+        trace=spec.trace,
+        max_hops=spec.max_hops,
+    )
+    return await icmp_probe.check_icmp(address, expect, timeout=check.timeout, host=check.host)

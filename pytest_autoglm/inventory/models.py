@@ -443,6 +443,49 @@ class GrpcCheck(_Model):
     max_message: Size | None = None
 
 
+# -- icmp (issue 19) -------------------------------------------------------------------------------------------
+
+
+def _percent(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a percentage like '0%' or '20%', got {value!r}")
+    text = value.strip().removesuffix("%").strip() if isinstance(value, str) else value
+    try:
+        number = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a percentage like '0%' or '20%', got {value!r}") from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"percentage {value!r} must be between 0% and 100%")
+    return number
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(_percent),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%?\s*$"},
+                {"type": "number", "minimum": 0, "maximum": 100},
+            ],
+            "description": "a percentage: '0%', '20%' or a number 0..100",
+        }
+    ),
+]
+
+
+class IcmpSection(_Model):
+    """Echo requests to every address of the target: answered (within loss and RTT limits), or blocked."""
+
+    reachable: bool = True
+    count: int = Field(default=3, ge=1, le=100)
+    interval: PositiveDuration = 0.2
+    max_loss: Percent = 0.0
+    max_rtt: PositiveDuration | None = None
+    trace: bool = False
+    max_hops: int = Field(default=16, ge=1, le=64)
+
+
 class Settings(_Model):
     """The keys of ``defaults:`` that every target may override."""
 
@@ -482,6 +525,7 @@ class Target(Settings):
     http: Annotated[list[HttpCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
     cors: Annotated[list[CorsCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
     grpc: Annotated[list[GrpcCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
+    icmp: IcmpSection | None = None
 
     @field_validator("tags")
     @classmethod

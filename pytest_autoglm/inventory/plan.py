@@ -15,7 +15,15 @@ from typing import Any, TypeAlias
 from pytest_autoglm.core.records import Redact
 from pytest_autoglm.core.resolvers import ResolverSpec
 from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
-from pytest_autoglm.inventory.models import BUILTIN_SETTINGS, CorsCheck, GrpcCheck, HttpCheck, Target, TlsSection
+from pytest_autoglm.inventory.models import (
+    BUILTIN_SETTINGS,
+    CorsCheck,
+    GrpcCheck,
+    HttpCheck,
+    IcmpSection,
+    Target,
+    TlsSection,
+)
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
@@ -125,7 +133,9 @@ class GroupSpec:
 #: A check's expectation, tagged by ``Check.kind``: dns -> DnsCheckSpec, tcp -> TcpCheckSpec,
 #: tls -> TlsSection, http -> HttpCheck, cors -> CorsOriginSpec, grpc -> GrpcSpec (the inventory's own models
 #: where they are already the whole expectation).
-CheckSpec: TypeAlias = DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec | GrpcSpec | GroupSpec
+CheckSpec: TypeAlias = (
+    DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec | GrpcSpec | GroupSpec | IcmpSection
+)
 
 
 def is_name(host: str) -> bool:
@@ -255,6 +265,9 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
         }
     # Only the lookups a connection makes can block it (spec: a failing MX/TXT expectation blocks nothing).
     name_deps = tuple(i for t, i in dns_ids.items() if t in ADDRESS_RECORD_TYPES) if is_name(target.host) else ()
+
+    if target.icmp is not None:  # issue 19: is the host up at all (blocks nothing above it)
+        add(Layer.ICMP, "reachable" if target.icmp.reachable else "blocked", target.icmp, name_deps)
 
     open_by_port: dict[int, str] = {}
     if target.tcp is not None:

@@ -21,6 +21,7 @@ from pytest_autoglm.inventory.models import (
     Group,
     GrpcCheck,
     HttpCheck,
+    IcmpSection,
     Inventory,
     StreamSpec,
     Target,
@@ -43,6 +44,7 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("targets", "cors"): CorsCheck,
     ("targets", "grpc"): GrpcCheck,
     ("groups",): Group,
+    ("targets", "icmp"): IcmpSection,
     ("targets", "http", "stream"): StreamSpec,
 }
 #: Keys whose values are file paths, relative to the file that names them.
