@@ -35,6 +35,7 @@ KIND_MARKERS = (
     "http: an HTTP expectation (or your own test over targets with an http section)",
     "cors: a CORS expectation (or your own test over targets with a cors section)",
     "grpc: a gRPC health expectation (or your own test over targets with a grpc section)",
+    "icmp: an ICMP reachability expectation (or your own test over targets with an icmp section)",
     "group: a failover group over targets (top-level groups)",
 )
 

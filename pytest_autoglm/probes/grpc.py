@@ -181,6 +181,10 @@ async def check_grpc(
             redact(f"{where}: gRPC checks go through http:// (CONNECT) proxies only, not {proxy.split(':', 1)[0]}://"),
             address=address,
         )
+    if proxy:
+        failure = await _proxy_failure(proxy, address or host, expect.port, timeout, where, address, redact)
+        if failure is not None:
+            return failure
     loop = asyncio.get_running_loop()
     try:
         answer = await loop.run_in_executor(_pool(), _call, host, address, expect, timeout, ca_bundle, proxy)
@@ -217,3 +221,22 @@ async def check_grpc(
         address=address,
         details=details,
     )
+
+
+async def _proxy_failure(
+    proxy: str, target: str, port: int, timeout: float, where: str, address: str | None, redact: Redact
+) -> Verdict | None:
+    """gRPC's own CONNECT hides a proxy's failure behind UNAVAILABLE: a tunnel opened first tells
+    the proxy's fault (reason ``proxy``) from the target's (``unavailable``)."""
+    from pytest_autoglm.probes.proxy import ProxyFault, ProxyRoute, TargetState
+
+    try:
+        sock = await ProxyRoute.parse(proxy).open(target, port, timeout)
+    except ProxyFault as exc:
+        return Verdict.fail(Layer.GRPC, Reason.PROXY, redact(f"{where}: {exc}"), address=address)
+    except TargetState as exc:
+        return Verdict.fail(Layer.GRPC, Reason.UNAVAILABLE, redact(f"{where}: {exc.text}"), address=address)
+    except OSError as exc:
+        return Verdict.fail(Layer.GRPC, Reason.SETUP, redact(f"{where}: cannot use the proxy: {exc}"), address=address)
+    sock.close()
+    return None

@@ -164,3 +164,18 @@ targets:
     assert (down_tcp["layer"], down_tcp["reason"]) == ("tcp", "proxy")
     assert by_id[f"tls[relay:proxy-down:{server.port}]"]["reason"] == "upstream"
     result.assert_outcomes(passed=5, failed=2)
+
+
+def test_grpc_health_through_the_connect_proxy(http_proxy, socks_proxy):
+    from pytest_autoglm.probes.grpc import GrpcExpectation, check_grpc
+    from tests.fakes.grpc_server import grpc_server
+
+    with grpc_server() as server, refused_port() as dead:
+        expect = GrpcExpectation(port=server.port)
+        via = asyncio.run(check_grpc("127.0.0.1", "127.0.0.1", expect, timeout=3.0, proxy=http_proxy.url))
+        down = asyncio.run(check_grpc("127.0.0.1", "127.0.0.1", expect, timeout=3.0, proxy=f"http://127.0.0.1:{dead}"))
+        socks = asyncio.run(check_grpc("127.0.0.1", "127.0.0.1", expect, timeout=3.0, proxy=socks_proxy.url))
+    assert via.passed, via.message
+    assert "CONNECT" in http_proxy.log.read_text(errors="replace")
+    assert down.reason is Reason.PROXY
+    assert socks.reason is Reason.SETUP
