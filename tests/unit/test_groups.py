@@ -90,3 +90,10 @@ def test_groups_in_the_forked_engine(pytester):
     by_id, _ = run_group(pytester, (False, True), "--autoglm-engine", "process")
     assert by_id["group[cdn:models:prefer]"]["reason"] == "degraded"
     assert by_id["group[cdn:models:min_passing]"]["outcome"] == "passed"
+
+
+def test_the_html_matrix_has_a_group_column_naming_who_serves(pytester):
+    run_group(pytester, (False, True))
+    page = (pytester.path / "reports" / "cdn.html").read_text()
+    assert "<th>group</th>" in page.lower()
+    assert "served by cdn-backup" in page
