@@ -2,7 +2,8 @@
 
 - a DNS server for the zone ``autoglm.demo`` (dnspython, UDP and TCP) on 127.0.0.1:25353;
 - the model API (plain HTTP) on 127.0.0.1:28000: ``/health``, ``/v1/models`` (needs the API
-  key), ``/v1/chat/completions`` with a CORS policy for the web app's origin;
+  key), ``/v1/chat/completions`` with a CORS policy for the web app's origin (a POST with
+  ``"stream": true`` streams the answer as Server-Sent Events, ending with ``data: [DONE]``);
 - a TLS front on 127.0.0.1:28443 with a certificate from a local test CA that expires in 10 days.
 
 Everything binds 127.0.0.1 only: the "listens on all interfaces" check against 127.0.0.2 fails
@@ -17,6 +18,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
@@ -154,6 +156,40 @@ class _ApiHandler(BaseHTTPRequestHandler):
                 self._send(200, {"data": [{"id": "autoglm-phone-9b"}]}, self._cors())
         else:
             self._send(404, {"error": "not found"}, self._cors())
+
+    def do_POST(self) -> None:
+        """An OpenAI-compatible chat completion; streamed word by word when asked, as vLLM does."""
+        if self.path != "/v1/chat/completions":
+            self._send(404, {"error": "not found"}, self._cors())
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            payload = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            payload = None
+        if self.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self._send(401, {"error": "missing or wrong API key"}, {**self._cors(), "WWW-Authenticate": "Bearer"})
+            return
+        if not isinstance(payload, dict) or not payload.get("messages"):
+            self._send(400, {"error": "messages is required"}, self._cors())
+            return
+        words = "Opening the settings app now.".split()
+        if not payload.get("stream"):
+            self._send(200, {"object": "chat.completion", "choices": [{"message": {"content": " ".join(words)}}]})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        for key, value in self._cors().items():
+            self.send_header(key, value)
+        self.end_headers()  # HTTP/1.0: the body ends when the connection closes
+        for word in words:
+            chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": word + " "}}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(0.02)
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
 
 
 # -- certificates ------------------------------------------------------------------------------------------------

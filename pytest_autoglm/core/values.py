@@ -138,3 +138,29 @@ def _parse_status_item(item: object) -> tuple[int | None, int | None]:
             raise ValueError(f"status {item} is out of range 100..599")
         return item, None
     raise ValueError(f"invalid status {item!r} ({type(item).__name__}): expected {_STATUS_FORMS}")
+
+
+# -- sizes (issue 19: grpc max_message) ------------------------------------------------------------------------
+
+_SIZE = re.compile(r"^\s*(?P<num>\d+)\s*(?P<unit>B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
+_UNIT_BYTES = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2, "GB": 1000**3, "GiB": 1024**3}
+#: gRPC message limits are C ints.
+MAX_SIZE_BYTES = 2**31 - 1
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``"64MiB"``, ``"4MB"``, ``"512KiB"`` or a bare number of bytes."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size like '64MiB' or '4MB', got {value!r}")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise ValueError(f"invalid size {value!r}: expected a number with B, KB, KiB, MB, MiB, GB or GiB")
+        size = int(match["num"]) * _UNIT_BYTES[match["unit"]]
+    else:
+        raise ValueError(f"expected a size like '64MiB' or '4MB', got {type(value).__name__}")
+    if not 1 <= size <= MAX_SIZE_BYTES:
+        raise ValueError(f"size {value!r} must be between 1 byte and 2GiB - 1")
+    return size

@@ -19,6 +19,10 @@ class Layer(StrEnum):
     TLS = "tls"
     HTTP = "http"
     CORS = "cors"
+    # the rest of the troubleshooting path (issue 19)
+    GRPC = "grpc"
+    GROUP = "group"
+    ICMP = "icmp"
 
 
 class Outcome(StrEnum):
@@ -83,6 +87,22 @@ class Reason(StrEnum):
     VARY_MISSING = "vary_missing"  # extension: the allowed origin varies and Vary: Origin is missing
     # extensions of this implementation (documented in docs/reports.md)
     SETUP = "setup"  # the check could not be carried out locally (outcome error)
+    # grpc (health-checking protocol)
+    NOT_SERVING = "not_serving"
+    UNIMPLEMENTED = "unimplemented"
+    UNAVAILABLE = "unavailable"
+    DEADLINE = "deadline"
+    # http streams
+    STREAM_SLOW = "stream_slow"
+    STREAM_INCOMPLETE = "stream_incomplete"
+    # proxies: the proxy a layer needed refused or was down (not the target's fault)
+    PROXY = "proxy"
+    # icmp (unreachable: as for tcp)
+    LOSS = "loss"
+    UNEXPECTED_REPLY = "unexpected_reply"
+    # failover groups
+    DEGRADED = "degraded"
+    NOT_ENOUGH = "not_enough"
 
 
 class Severity(StrEnum):
@@ -102,6 +122,9 @@ TRANSIENT_REASONS: Final = frozenset(
         Reason.UNREACHABLE,
         Reason.HANDSHAKE,
         Reason.PROTOCOL,
+        Reason.UNAVAILABLE,
+        Reason.DEADLINE,
+        Reason.PROXY,
     }
 )
 

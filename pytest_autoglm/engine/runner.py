@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pytest_autoglm.core.records import CheckResult, Verdict
 from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
-from pytest_autoglm.engine import dispatch
+from pytest_autoglm.engine import dispatch, groups
 from pytest_autoglm.engine.retry import with_retries
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.dns import DnsSession
@@ -318,6 +318,8 @@ class Engine:
             future.set_result(task.result())
 
     async def _run_check(self, check: Check) -> CheckResult:
+        if check.kind is Layer.GROUP:  # issue 19: judged on its members' results, never blocked by them
+            return await groups.judge_group(check, self._result_of)
         upstream = await self._upstream_failure(check)
         if upstream is not None:
             return upstream
@@ -337,6 +339,19 @@ class Engine:
             elapsed_ms,
             result.details,
         )
+
+    async def _result_of(self, check_id: str) -> CheckResult | None:
+        """The result of another check of the run, here or elsewhere (None: not part of this run)."""
+        task = self._tasks.get(check_id)
+        if task is not None:
+            return task.result() if task.done() else await asyncio.shield(task)
+        elsewhere = self.outside(check_id) if self.outside is not None else None
+        if elsewhere is None:
+            return None
+        try:
+            return await asyncio.shield(asyncio.wrap_future(elsewhere[1]))
+        except EngineStopped:
+            return None
 
     async def _upstream_failure(self, check: Check) -> CheckResult | None:
         for dep_id in check.depends_on:

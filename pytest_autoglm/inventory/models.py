@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from pytest_autoglm.core.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
-from pytest_autoglm.core.values import parse_duration, parse_port, parse_status
+from pytest_autoglm.core.values import parse_duration, parse_port, parse_size, parse_status
 from pytest_autoglm.inventory.urls import UrlParts, parse_url
 
 #: Tags become pytest markers: pytest's own markers would skip, xfail or parametrize items.
@@ -401,6 +401,16 @@ class HstsRules(_Model):
     preload: bool = False
 
 
+class StreamSpec(_Model):
+    """What a streamed answer (``text/event-stream``) must do (issue 19)."""
+
+    kind: Literal["sse"] = "sse"
+    first_event_within: Duration | None = None
+    min_events: int = Field(default=1, ge=0, le=1_000_000)
+    done: str | None = Field(default=None, min_length=1)
+    max_gap: Duration | None = None
+
+
 class HttpCheck(_Model):
     url: HttpUrl
     method: str = Field(default="GET", pattern=r"^[A-Z]+$")
@@ -410,18 +420,24 @@ class HttpCheck(_Model):
     max_latency: Duration | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     follow_redirects: bool = False
+    #: The request body (issue 19): a string is sent as is, a mapping or list as JSON.
+    body: str | dict[str, Any] | list[Any] | None = None
+    stream: StreamSpec | None = None
+
     hsts: HstsRules | None = None
     headers_present: list[Annotated[str, Field(pattern=_HEADER_NAME)]] = Field(default_factory=list)
     headers_absent: list[Annotated[str, Field(pattern=_HEADER_NAME)]] = Field(default_factory=list)
     connect_to: Literal["host"] | None = None
 
     @model_validator(mode="after")
-    def _headers_present_and_absent_disjoint(self) -> HttpCheck:
+    def _keys_that_go_together(self) -> HttpCheck:
         both = sorted({h.lower() for h in self.headers_present} & {h.lower() for h in self.headers_absent})
         if both:
             raise ValueError(f"header {both[0]!r} is in both headers_present and headers_absent; keep one")
         if self.hsts is not None and not self.url.lower().startswith("https://"):
             raise ValueError("hsts needs an https:// url: browsers ignore Strict-Transport-Security over plain HTTP")
+        if self.stream is not None and self.method == "HEAD":
+            raise ValueError("a HEAD answer has no body, so it cannot stream; use GET or POST with stream")
         return self
 
 
@@ -452,6 +468,82 @@ def _positive_duration(value: object) -> float:
 PositiveDuration = Annotated[
     float, BeforeValidator(_positive_duration), WithJsonSchema(Duration.__metadata__[-1].json_schema)
 ]
+
+
+# -- the rest of the troubleshooting path (issue 19): grpc ------------------------------------------------------
+
+
+def _size(value: object) -> int:
+    return parse_size(value)
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(_size),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$"},
+                {"type": "integer", "minimum": 1},
+            ],
+            "description": "a size: '64MiB', '4MB', '512KiB' or a number of bytes",
+        }
+    ),
+]
+
+
+class GrpcCheck(_Model):
+    """One gRPC health check (grpc.health.v1 ``Check``) on one port; TLS settings come from the tls group of the port."""
+
+    port: Port
+    service: str = Field(default="", max_length=200)
+    tls: bool = False
+    status: Literal["SERVING", "NOT_SERVING"] = "SERVING"
+    keepalive: PositiveDuration | None = None
+    max_message: Size | None = None
+
+
+# -- icmp (issue 19) -------------------------------------------------------------------------------------------
+
+
+def _percent(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a percentage like '0%' or '20%', got {value!r}")
+    text = value.strip().removesuffix("%").strip() if isinstance(value, str) else value
+    try:
+        number = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a percentage like '0%' or '20%', got {value!r}") from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"percentage {value!r} must be between 0% and 100%")
+    return number
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(_percent),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%?\s*$"},
+                {"type": "number", "minimum": 0, "maximum": 100},
+            ],
+            "description": "a percentage: '0%', '20%' or a number 0..100",
+        }
+    ),
+]
+
+
+class IcmpSection(_Model):
+    """Echo requests to every address of the target: answered (within loss and RTT limits), or blocked."""
+
+    reachable: bool = True
+    count: int = Field(default=3, ge=1, le=100)
+    interval: PositiveDuration = 0.2
+    max_loss: Percent = 0.0
+    max_rtt: PositiveDuration | None = None
+    trace: bool = False
+    max_hops: int = Field(default=16, ge=1, le=64)
 
 
 class Settings(_Model):
@@ -492,6 +584,8 @@ class Target(Settings):
     tls: Annotated[list[TlsSection], BeforeValidator(_as_list)] = Field(default_factory=list)
     http: Annotated[list[HttpCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
     cors: Annotated[list[CorsCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
+    grpc: Annotated[list[GrpcCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
+    icmp: IcmpSection | None = None
 
     @field_validator("tags")
     @classmethod
@@ -523,6 +617,41 @@ class Target(Settings):
             raise ValueError(f"two tls groups for port {duplicate}; merge them into one")
         return self
 
+    @model_validator(mode="after")
+    def _one_grpc_check_per_service(self) -> Target:
+        seen = [(g.port, g.service) for g in self.grpc]
+        duplicate = next((k for k in seen if seen.count(k) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"two grpc checks for port {duplicate[0]} service {duplicate[1]!r}; keep one")
+        return self
+
+
+class Group(_Model):
+    """A failover group (issue 19): the service is up when ``min_passing`` of its targets are."""
+
+    name: str = Field(pattern=_NAME_PATTERN, max_length=200)
+    any_of: list[Annotated[str, Field(pattern=_NAME_PATTERN)]] = Field(min_length=1)
+    min_passing: int = Field(default=1, ge=1)
+    prefer: str | None = None
+    severity: Literal["critical", "warning"] | None = None
+    tags: list[Annotated[str, Field(pattern=_TAG_PATTERN)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Group:
+        if self.name in self.any_of:
+            raise ValueError(f"group {self.name!r} lists itself in any_of; a group is over targets")
+        duplicate = next((m for m in self.any_of if self.any_of.count(m) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"{duplicate!r} is listed twice in any_of; keep one")
+        if self.min_passing > len(self.any_of):
+            raise ValueError(f"min_passing {self.min_passing} is more than the {len(self.any_of)} targets of any_of")
+        if self.prefer is not None and self.prefer not in self.any_of:
+            raise ValueError(f"prefer {self.prefer!r} is not one of any_of ({', '.join(self.any_of)})")
+        reserved = sorted(set(self.tags) & RESERVED_TAGS)
+        if reserved:
+            raise ValueError(f"tag {reserved[0]!r} is one of pytest's own markers; choose another name")
+        return self
+
 
 class Inventory(_Model):
     """One environment's expectations (after includes, interpolation and path resolution)."""
@@ -532,6 +661,7 @@ class Inventory(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     secrets: dict[str, str | int | float] = Field(default_factory=dict)
     targets: list[Target] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
 
     def resolved_setting(self, target: Target, key: str) -> Any:
         """A target's value for a setting: target, then defaults, then the built-in value."""

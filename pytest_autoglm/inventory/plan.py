@@ -15,7 +15,15 @@ from typing import Any, TypeAlias
 from pytest_autoglm.core.records import Redact
 from pytest_autoglm.core.resolvers import ResolverSpec
 from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
-from pytest_autoglm.inventory.models import CorsCheck, HttpCheck, Target, TlsSection
+from pytest_autoglm.inventory.models import (
+    BUILTIN_SETTINGS,
+    CorsCheck,
+    GrpcCheck,
+    HttpCheck,
+    IcmpSection,
+    Target,
+    TlsSection,
+)
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
@@ -102,10 +110,32 @@ class CorsOriginSpec:
     hole: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GrpcSpec:
+    """One ``grpc`` entry (``kind`` grpc) and the SNI of the tls group of its port, if any."""
+
+    check: GrpcCheck
+    sni: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """One item of a failover group (``kind`` group): ``role`` ``min_passing`` (enough members pass)
+    or ``prefer`` (the preferred member passes); ``members`` pairs each target with its checks' ids
+    and severities, in ``any_of`` order."""
+
+    role: str
+    members: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    min_passing: int
+    prefer: str | None = None
+
+
 #: A check's expectation, tagged by ``Check.kind``: dns -> DnsCheckSpec, tcp -> TcpCheckSpec,
-#: tls -> TlsSection, http -> HttpCheck, cors -> CorsOriginSpec (the inventory's own models
+#: tls -> TlsSection, http -> HttpCheck, cors -> CorsOriginSpec, grpc -> GrpcSpec (the inventory's own models
 #: where they are already the whole expectation).
-CheckSpec: TypeAlias = DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec
+CheckSpec: TypeAlias = (
+    DnsCheckSpec | TcpCheckSpec | TlsSection | HttpCheck | CorsOriginSpec | GrpcSpec | GroupSpec | IcmpSection
+)
 
 
 def is_name(host: str) -> bool:
@@ -124,7 +154,46 @@ def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), 
     checks: list[Check] = []
     for target in loaded.model.targets:
         checks.extend(_target_checks(loaded, target, overrides, first_index + len(checks)))
+    checks.extend(_group_checks(loaded, checks, overrides, first_index + len(checks)))
     return checks
+
+
+def _group_checks(loaded: LoadedInventory, planned: list[Check], overrides: RunSettings, first: int) -> list[Check]:
+    """Failover groups (issue 19): one ``min_passing`` item per group (its severity), and one ``prefer``
+    item (warning severity: the service is up, but on its backup) when the group prefers a member."""
+    model = loaded.model
+    by_target: dict[str, list[tuple[str, str]]] = {}
+    for check in planned:
+        by_target.setdefault(check.target, []).append((check.id, check.severity))
+    out: list[Check] = []
+    for group in model.groups:
+        members = tuple((name, tuple(by_target.get(name, ()))) for name in group.any_of)
+        severity = group.severity or model.defaults.severity or BUILTIN_SETTINGS["severity"]
+        roles = [("min_passing", severity)] + ([("prefer", "warning")] if group.prefer else [])
+        for role, role_severity in roles:
+            out.append(
+                Check(
+                    id=f"{Layer.GROUP}[{loaded.environment}:{group.name}:{role}]",
+                    kind=Layer.GROUP,
+                    environment=loaded.environment,
+                    inventory=loaded.display,
+                    target=group.name,
+                    subject=role,
+                    host=group.name,
+                    severity=role_severity,
+                    tags=tuple(group.tags),
+                    timeout=overrides.timeout or model.defaults.timeout or BUILTIN_SETTINGS["timeout"],
+                    retries=0,
+                    backoff=0.0,
+                    resolvers=(),
+                    ca_bundle=None,
+                    proxy=None,
+                    spec=GroupSpec(role, members, group.min_passing, group.prefer),
+                    index=first + len(out),
+                    redact=loaded.redactor,
+                )
+            )
+    return out
 
 
 def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSettings = RunSettings()) -> dict[str, Any]:
@@ -197,6 +266,9 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
     # Only the lookups a connection makes can block it (spec: a failing MX/TXT expectation blocks nothing).
     name_deps = tuple(i for t, i in dns_ids.items() if t in ADDRESS_RECORD_TYPES) if is_name(target.host) else ()
 
+    if target.icmp is not None:  # issue 19: is the host up at all (blocks nothing above it)
+        add(Layer.ICMP, "reachable" if target.icmp.reachable else "blocked", target.icmp, name_deps)
+
     open_by_port: dict[int, str] = {}
     if target.tcp is not None:
         for expect in ("open", "closed", "refused", "filtered"):
@@ -250,4 +322,14 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
                     continue  # the user's own expectation about null already says what is right
                 changes = {**identity, **({"severity": "warning"} if hole in WARNING_MISCONFIGURATIONS else {})}
                 add(Layer.CORS, f"misconfig/{hole}{suffix}", CorsOriginSpec(cors, None, False, hole), deps, **changes)
+
+    # grpc (issue 19): like http, relies on the name, tcp open and the tls group of its port
+    for grpc in target.grpc:
+        lower = tuple(d for d in (open_by_port.get(grpc.port), tls_by_port.get(grpc.port) if grpc.tls else None) if d)
+        group = next((t for t in target.tls if t.port == grpc.port), None)
+        tls_identity: dict[str, Any] = {}
+        if grpc.tls and group is not None:
+            tls_identity = {"verify": group.verify, "client_cert": group.client_cert, "client_key": group.client_key}
+        subject = f"{grpc.port}/{grpc.service}" if grpc.service else str(grpc.port)
+        add(Layer.GRPC, subject, GrpcSpec(grpc, group.sni if group else None), name_deps + lower, **tls_identity)
     return out

@@ -28,7 +28,7 @@ def generate_schema() -> dict[str, Any]:
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         "description": "files merged underneath this one (paths relative to this file)",
     }
-    _one_or_many(schema["$defs"]["Target"]["properties"], ("tls", "http", "cors"))
+    _one_or_many(schema["$defs"]["Target"]["properties"], ("tls", "http", "cors", "grpc"))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

@@ -20,11 +20,15 @@ from pytest_autoglm.inventory.models import (
     Defaults,
     DhRules,
     DnsSection,
+    Group,
+    GrpcCheck,
     HstsRules,
     HttpCheck,
+    IcmpSection,
     Inventory,
     KeyRules,
     RevocationRules,
+    StreamSpec,
     Target,
     TcpSection,
     TlsSection,
@@ -48,6 +52,10 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("targets", "http"): HttpCheck,
     ("targets", "http", "hsts"): HstsRules,
     ("targets", "cors"): CorsCheck,
+    ("targets", "grpc"): GrpcCheck,
+    ("groups",): Group,
+    ("targets", "icmp"): IcmpSection,
+    ("targets", "http", "stream"): StreamSpec,
 }
 #: Keys whose values are file paths, relative to the file that names them.
 _PATH_KEYS = {"ca_bundle", "client_cert", "client_key"}
@@ -78,6 +86,7 @@ def load_inventory(path: str | os.PathLike[str], environ: Mapping[str, str] | No
         model = Inventory.model_validate(tree)
     except ValidationError as exc:
         raise _translate(exc, tree, redactor) from None
+    _check_groups(tree, model)
     environment = model.environment or file.stem
     if not _ENVIRONMENT.match(environment):
         raise InventoryError(
@@ -275,3 +284,39 @@ def _short(value: Any) -> str:
         return "a list"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_groups(tree: LocatedDict, model: Inventory) -> None:
+    """Failover groups (issue 19) name targets of this inventory, and are no target themselves."""
+    groups = tree.get("groups")
+    if not isinstance(groups, LocatedList):
+        return
+    targets = [t.name for t in model.targets]
+    names: set[str] = set()
+    for index, (group, raw) in enumerate(zip(model.groups, groups, strict=True)):
+        marks = raw.value_marks if isinstance(raw, LocatedDict) else {}
+        here = marks.get("name", groups.item_marks[index])
+        if group.name in targets or group.name in names:
+            what = "a target" if group.name in targets else "another group"
+            raise InventoryError(
+                f"group name {group.name!r} is already {what}'s name; the report shows both as rows, so choose another",
+                file=here.file,
+                line=here.line,
+                col=here.col,
+                path=f"groups[{index}].name",
+            )
+        names.add(group.name)
+        members = raw.get("any_of") if isinstance(raw, LocatedDict) else None
+        for position, member in enumerate(group.any_of):
+            if member in targets:
+                continue
+            mark = members.item_marks[position] if isinstance(members, LocatedList) else here
+            close = difflib.get_close_matches(member, targets, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; targets: {', '.join(targets) or 'none'}"
+            raise InventoryError(
+                f"group {group.name!r} names unknown target {member!r}{hint}",
+                file=mark.file,
+                line=mark.line,
+                col=mark.col,
+                path=f"groups[{index}].any_of[{position}]",
+            )

@@ -34,6 +34,9 @@ KIND_MARKERS = (
     "tls: a TLS expectation (or your own test over targets with a tls section)",
     "http: an HTTP expectation (or your own test over targets with an http section)",
     "cors: a CORS expectation (or your own test over targets with a cors section)",
+    "grpc: a gRPC health expectation (or your own test over targets with a grpc section)",
+    "icmp: an ICMP reachability expectation (or your own test over targets with an icmp section)",
+    "group: a failover group over targets (top-level groups)",
 )
 
 

@@ -27,7 +27,7 @@ from pytest_autoglm.core.values import format_duration
 from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.errmap import LOCAL_ERRNOS, connect_reason
 
-__all__ = ["EXPECTATIONS", "PortState", "check_tcp", "describe_target", "observe_port"]
+__all__ = ["EXPECTATIONS", "PortState", "check_tcp", "describe_target", "expectation_reason", "observe_port"]
 
 
 class PortState(StrEnum):
@@ -246,6 +246,14 @@ async def observe_port(address: str, port: int, timeout: float) -> tuple[PortSta
         result.close()
         return PortState.OPEN, "open (handshake completed)"
     return result
+
+
+def expectation_reason(expect: str, state: PortState) -> Reason | None:
+    """The reason an observed state breaks ``expect`` (None: it holds); for probes that observe otherwise (proxies)."""
+    rules = _RULES.get(expect)
+    if rules is None:
+        raise ValueError(f"unknown tcp expectation {expect!r}; expected one of {sorted(EXPECTATIONS)}")
+    return rules[state]
 
 
 async def check_tcp(address: str, port: int, expect: str, timeout: float, *, host: str | None = None) -> Verdict:

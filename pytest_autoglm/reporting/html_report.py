@@ -41,7 +41,6 @@ from pytest_autoglm.reporting.records import (
     partial_phrase,
 )
 from pytest_autoglm.reporting.view import (
-    LAYERS,
     STATE_COLOUR,
     Cell,
     EnvironmentVerdict,
@@ -50,6 +49,7 @@ from pytest_autoglm.reporting.view import (
     http_total_ms,
     is_problem,
     item_state,
+    layers_of,
     matrix,
     number_of,
     results_of,
@@ -339,7 +339,7 @@ def build_view(document: Mapping[str, Any]) -> View:
         counts=count_phrases(counts),
         total=counts.total,
         planned=_planned(document, counts.total),
-        layers=LAYERS,
+        layers=layers_of(results),
         cards=[_card(f"f{index}", cause) for index, cause in enumerate(causes, start=1)],
         certificates=_certificate_rows(results),
         results=result_rows,

@@ -18,6 +18,14 @@ from pytest_autoglm.reporting.records import Counts, ResultEntry, attempts_of, f
 
 #: The matrix columns, in the order an engineer troubleshoots.
 LAYERS = ("dns", "tcp", "tls", "http", "cors")
+#: Columns shown only when a run has checks of that kind (issue 19), so other reports keep their shape.
+EXTRA_LAYERS = ("icmp", "grpc", "group")
+
+
+def layers_of(results: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The matrix columns of a run: :data:`LAYERS`, then the extra kinds it has checks of."""
+    kinds = {text_of(entry.get("check")) for entry in results}
+    return LAYERS + tuple(layer for layer in EXTRA_LAYERS if layer in kinds)
 
 
 def text_of(value: Any) -> str:
@@ -143,13 +151,14 @@ def _unique(values: Iterable[str]) -> list[str]:
 
 
 def matrix(results: Sequence[ResultEntry]) -> list[tuple[str, list[Cell]]]:
-    """Rows of (target, cells per layer), targets in inventory order; a check kind outside LAYERS is left out."""
+    """Rows of (target, cells per layer), targets in inventory order; a kind outside :func:`layers_of` is left out."""
     targets: dict[str, dict[str, list[ResultEntry]]] = {}
+    columns = layers_of(results)
     for entry in results:
         per_layer = targets.setdefault(text_of(entry.get("target")), {})
         per_layer.setdefault(text_of(entry.get("check")), []).append(entry)
     return [
-        (name, [cell_for(layer, per_layer.get(layer, [])) for layer in LAYERS]) for name, per_layer in targets.items()
+        (name, [cell_for(layer, per_layer.get(layer, [])) for layer in columns]) for name, per_layer in targets.items()
     ]
 
 

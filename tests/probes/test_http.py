@@ -369,9 +369,10 @@ def test_proxy_wanting_credentials_is_auth(scheme: str, pki: Pki, tls_web: Uvico
         assert run(HttpExpectation(url), proxy=f"http://lab:lab@127.0.0.1:{proxy.port}", ca_bundle=pki.ca_bundle).passed
 
 
-def test_refused_proxy_is_tcp(web: UvicornServer) -> None:
+def test_refused_proxy_is_tcp_proxy(web: UvicornServer) -> None:
+    """Issue 19: a proxy that is down is reason ``proxy`` (was ``refused``), never blamed on the target."""
     verdict = run(HttpExpectation(web.url("/ok")), proxy=f"http://127.0.0.1:{unused_port()}")
-    assert (verdict.layer, verdict.reason) == (Layer.TCP, Reason.REFUSED) and "proxy" in verdict.message
+    assert (verdict.layer, verdict.reason) == (Layer.TCP, Reason.PROXY) and "proxy" in verdict.message
 
 
 # --------------------------------------------------------------------------- secrets

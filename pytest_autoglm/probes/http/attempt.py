@@ -6,7 +6,7 @@ import functools
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -27,6 +27,8 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
 USER_AGENT = "pytest-autoglm"
+#: Reads a response body instead of the capped read: (response, seconds from request to headers) -> (body, truncated).
+BodyReader = Callable[[httpx.Response, float], Awaitable[tuple[bytes, bool]]]
 
 
 try:  # HTTP/2 is negotiated by ALPN when the h2 package is there (httpx[http2]).
@@ -221,6 +223,7 @@ class HttpAttempt:
         details.update(extra or {})
         if self.proxy and layer is Layer.TCP:
             what += f" (connecting to the proxy {_hide_userinfo(self.proxy)})"
+            reason = Reason.PROXY  # the proxy is down or refuses us: not the target's fault (issue 19)
         tls_then_silence = self.trace.tls_version == "TLSv1.3" and isinstance(exc, httpx.RemoteProtocolError)
         if tls_then_silence and "without sending a response" in str(exc) and not self._paths[1]:
             what += " (under TLS 1.3 this is also how a server refuses a missing client certificate)"
@@ -244,10 +247,13 @@ class HttpAttempt:
         *,
         max_body: int,
         skip_redirect_body: bool = False,
+        content: bytes | None = None,
+        reader: BodyReader | None = None,
     ) -> Hop:
         """Send one request, read at most ``max_body`` bytes of the answer, close it.
 
-        ``skip_redirect_body``: a redirect about to be followed is not read.
+        ``skip_redirect_body``: a redirect about to be followed is not read. ``content``: the
+        request body; ``reader`` reads the answer's body instead of the capped read (streams).
         """
         assert self._ctx is not None, "prepare() first"
         self.current = (method, str(url))
@@ -273,13 +279,18 @@ class HttpAttempt:
             trust_env=False,
             follow_redirects=False,
         ) as client:
-            request = client.build_request(method, request_url, headers=send_headers, extensions=extensions)
+            request = client.build_request(
+                method, request_url, headers=send_headers, extensions=extensions, content=content
+            )
             response = await client.send(request, stream=True)
             try:
                 body, truncated = b"", False
                 redirect = response.status_code in REDIRECT_CODES and "location" in response.headers
                 if max_body > 0 and method != "HEAD" and not (skip_redirect_body and redirect):
-                    body, truncated = await read_capped(response, max_body)
+                    if reader is not None and not redirect:
+                        body, truncated = await reader(response, trace.ms.get("first_byte", 0.0) / 1000)
+                    else:
+                        body, truncated = await read_capped(response, max_body)
                 trace.end("body")
             finally:
                 await response.aclose()

@@ -18,6 +18,7 @@ from pytest_autoglm.probes.http.exchange import INTERESTING_HEADERS, Hop, phase_
 from pytest_autoglm.probes.http.expectation import HttpExpectation
 from pytest_autoglm.probes.http.redirects import Stop, request_hops
 from pytest_autoglm.probes.http.security import header_problems, hsts_problem
+from pytest_autoglm.probes.http.stream import StreamReader, judge_stream
 
 _SNIPPET_CHARS = 200
 
@@ -157,9 +158,12 @@ async def check_http(
     attempt.current = (expect.method, expect.url)
     if (setup := attempt.prepare()) is not None:
         return setup
+    reader = None
+    if expect.stream is not None:
+        reader = StreamReader(expect.stream, deadline=attempt.started + timeout, cap=expect.max_body_bytes)
     try:
         async with asyncio.timeout(timeout):
-            hops = await request_hops(attempt, expect)
+            hops = await request_hops(attempt, expect, reader)
     except Stop as stop:
         return stop.verdict
     except Exception as exc:  # classified by phase; anything unknown is a bug and re-raised
@@ -167,4 +171,22 @@ async def check_http(
         if verdict is None:
             raise
         return verdict
-    return _judge(attempt, expect, hops, attempt.elapsed())
+    verdict = _judge(attempt, expect, hops, attempt.elapsed())
+    if reader is not None and verdict.passed:
+        return _judge_stream(attempt, expect, reader, verdict)
+    if reader is not None:
+        verdict.details["stream"] = reader.log.details()
+    return verdict
+
+
+def _judge_stream(attempt: HttpAttempt, expect: HttpExpectation, reader: StreamReader, verdict: Verdict) -> Verdict:
+    """An answer that passed every other expectation, judged on its stream (issue 19)."""
+    details = {**verdict.details, "stream": reader.log.details()}
+    where = attempt.where(expect.method, expect.url)
+    problem = judge_stream(reader.expect, reader.log)
+    if problem is not None:
+        reason, what = problem
+        return attempt.verdict(Layer.HTTP, reason, f"{where}: {what}", details=details)
+    log = reader.log
+    first = "" if log.first_event_s is None else f", first after {format_duration(log.first_event_s)}"
+    return attempt.ok(f"{verdict.message}; {log.events} events{first}", details)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pytest_autoglm.core.values import DEFAULT_STATUS, StatusSpec, parse_status
 from pytest_autoglm.probes.http.security import HstsExpectation
+from pytest_autoglm.probes.http.stream import StreamExpectation
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -28,6 +29,9 @@ class HttpExpectation:
     hsts: HstsExpectation | None = None  # the final response must carry this Strict-Transport-Security
     headers_present: tuple[str, ...] = ()  # header names the final response must carry
     headers_absent: tuple[str, ...] = ()  # header names it must not carry
+    #: The request body (issue 19: e.g. a chat completion request) and the stream expected in the answer.
+    content: bytes | None = None
+    stream: StreamExpectation | None = None
 
     def __post_init__(self) -> None:
         # Convenience for hand-written expectations: ``status=200`` or ``status="2xx"``.

@@ -6,7 +6,7 @@ import httpx
 
 from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.vocabulary import Layer, Reason
-from pytest_autoglm.probes.http.attempt import REDIRECT_CODES, HttpAttempt
+from pytest_autoglm.probes.http.attempt import REDIRECT_CODES, BodyReader, HttpAttempt
 from pytest_autoglm.probes.http.exchange import Hop
 from pytest_autoglm.probes.http.expectation import HttpExpectation
 
@@ -29,7 +29,7 @@ class Stop(Exception):
         self.verdict = verdict
 
 
-async def request_hops(attempt: HttpAttempt, expect: HttpExpectation) -> list[Hop]:
+async def request_hops(attempt: HttpAttempt, expect: HttpExpectation, reader: BodyReader | None = None) -> list[Hop]:
     """Send the request and, when asked, follow redirects as a browser would."""
     url = httpx.URL(expect.url)
     first = _origin(url)
@@ -38,7 +38,15 @@ async def request_hops(attempt: HttpAttempt, expect: HttpExpectation) -> list[Ho
     hops: list[Hop] = []
     while True:
         following = expect.follow_redirects and len(hops) < MAX_REDIRECTS
-        hop = await attempt.exchange(url, method, headers, max_body=expect.max_body_bytes, skip_redirect_body=following)
+        hop = await attempt.exchange(
+            url,
+            method,
+            headers,
+            max_body=expect.max_body_bytes,
+            skip_redirect_body=following,
+            content=expect.content if method == expect.method else None,  # a 303 (or 301/302 of a POST) drops it
+            reader=reader,
+        )
         hops.append(hop)
         location = hop.headers.get("location")
         if not expect.follow_redirects or hop.status not in REDIRECT_CODES or location is None:

@@ -20,6 +20,7 @@ from OpenSSL import SSL
 from OpenSSL.crypto import X509StoreFlags
 
 from pytest_autoglm.core.vocabulary import Reason
+from pytest_autoglm.probes import proxy
 from pytest_autoglm.probes.errmap import (
     LocalSetupError,
 )
@@ -262,6 +263,9 @@ def _describe_errno(exc: OSError) -> str:
 async def _connect(address: str, port: int, deadline: float) -> socket.socket | tuple[Reason, str]:
     """A connected non-blocking socket, or the TCP-layer reason and text (the tcp probe's connect)."""
     remaining = deadline - asyncio.get_running_loop().time()
+    route = proxy.current_route.get()
+    if route is not None:  # through a proxy (issue 19): a tunnel, or reason proxy for the proxy's own fault
+        return await proxy.tunnel(route, address, port, max(remaining, 0.0))
     try:
         result = await connect_socket(address, port, max(remaining, 0.0))
     except LocalSocketError as exc:  # this machine's fault (out of fds, ports): not the target's

@@ -1,0 +1,99 @@
+"""Failover groups through the whole plugin, against real listeners on loopback: pass, degraded, down."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+
+from tests.fakes.tcp_servers import refused_port, tcp_listener
+
+
+@contextmanager
+def ports(up: tuple[bool, ...]) -> Iterator[list[int]]:
+    """One port per member: listening when up, refused when down."""
+    with ExitStack() as stack:
+        out = []
+        for alive in up:
+            if alive:
+                out.append(stack.enter_context(tcp_listener("127.0.0.1")).port)
+            else:
+                out.append(stack.enter_context(refused_port()))
+        yield out
+
+
+def run_group(
+    pytester: pytest.Pytester, up: tuple[bool, bool], *extra: str
+) -> tuple[dict[str, dict], pytest.RunResult]:
+    with ports(up) as (primary, backup):
+        (pytester.path / "cdn.yaml").write_text(
+            f"""\
+version: 1
+defaults: {{timeout: 1s, retries: 0}}
+targets:
+  - name: cdn-primary
+    host: 127.0.0.1
+    tcp: {{open: [{primary}]}}
+  - name: cdn-backup
+    host: 127.0.0.1
+    tcp: {{open: [{backup}]}}
+groups:
+  - {{name: models, any_of: [cdn-primary, cdn-backup], min_passing: 1, prefer: cdn-primary}}
+"""
+        )
+        result = pytester.runpytest("--autoglm-target", "cdn.yaml", *extra)
+    doc = json.loads((pytester.path / "reports" / "cdn.json").read_text())
+    return {r["id"]: r for r in doc["results"]}, result
+
+
+def test_both_members_up_passes_served_by_the_preferred(pytester):
+    by_id, result = run_group(pytester, (True, True))
+    group = by_id["group[cdn:models:min_passing]"]
+    assert group["outcome"] == "passed"
+    assert group["details"]["serving"] == ["cdn-primary", "cdn-backup"]
+    assert by_id["group[cdn:models:prefer]"]["outcome"] == "passed"
+    result.assert_outcomes(passed=4)
+    assert result.ret == 0
+
+
+def test_primary_down_backup_serving_is_degraded_a_warning(pytester):
+    by_id, result = run_group(pytester, (False, True))
+    assert by_id["group[cdn:models:min_passing]"]["outcome"] == "passed"
+    prefer = by_id["group[cdn:models:prefer]"]
+    assert (prefer["outcome"], prefer["reason"], prefer["severity"]) == ("failed", "degraded", "warning")
+    assert prefer["details"]["serving"] == ["cdn-backup"]
+    assert "served by cdn-backup" in prefer["message"]
+    primary = next(r for r in by_id.values() if r["target"] == "cdn-primary")
+    assert (primary["outcome"], primary["reason"]) == ("failed", "refused")  # members report their own verdicts
+    assert result.ret == 1  # the member's own critical failure still fails the run
+    result.stdout.fnmatch_lines(["*group*"])
+
+
+def test_both_down_fails_not_enough(pytester):
+    by_id, result = run_group(pytester, (False, False))
+    group = by_id["group[cdn:models:min_passing]"]
+    assert (group["outcome"], group["layer"], group["reason"]) == ("failed", "group", "not_enough")
+    assert group["details"]["serving"] == []
+    assert "0 of 2 members pass" in group["message"]
+    assert result.ret == 1
+
+
+def test_members_deselected_make_the_group_an_error_not_a_failure(pytester):
+    by_id, _ = run_group(pytester, (True, True), "-m", "group")
+    group = by_id["group[cdn:models:min_passing]"]
+    assert (group["outcome"], group["reason"]) == ("error", "setup")
+
+
+def test_groups_in_the_forked_engine(pytester):
+    by_id, _ = run_group(pytester, (False, True), "--autoglm-engine", "process")
+    assert by_id["group[cdn:models:prefer]"]["reason"] == "degraded"
+    assert by_id["group[cdn:models:min_passing]"]["outcome"] == "passed"
+
+
+def test_the_html_matrix_has_a_group_column_naming_who_serves(pytester):
+    run_group(pytester, (False, True))
+    page = (pytester.path / "reports" / "cdn.html").read_text()
+    assert "<th>group</th>" in page.lower()
+    assert "served by cdn-backup" in page
