@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
 
-DEBIAN_PACKAGES=(iproute2 nftables procps openssl nginx nsd unbound dnsutils curl chromium postgresql prometheus-pushgateway)
+DEBIAN_PACKAGES=(iproute2 nftables procps openssl nginx nsd unbound dnsutils curl chromium postgresql prometheus-pushgateway tinyproxy dante-server stress-ng)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
