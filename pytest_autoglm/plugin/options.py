@@ -8,7 +8,8 @@ from the engine and the inventory are imported when an option needs them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,17 @@ HELP_DISTRIBUTE = (
     "stays in one process, which already probes every check concurrently and is faster"
 )
 
+# -- history (issue 16) ------------------------------------------------------------------------------------------
+HELP_HISTORY = (
+    "run history store: a path or sqlite:///path (SQLite), postgresql://... (PostgreSQL), or 'none' "
+    "(default: <report dir>/history.sqlite)"
+)
+HELP_HISTORY_KEEP = "how long the history store keeps runs: '90d' (the default), '12h', '2w'"
+HELP_HISTORY_REQUIRED = "a history store, notifier or Pushgateway fault fails the run (default: one warning line)"
+HELP_PUSHGATEWAY = "Prometheus Pushgateway URL to PUT each environment's metrics to (default: no push)"
+DEFAULT_HISTORY_FILE = "history.sqlite"
+DEFAULT_HISTORY_KEEP = timedelta(days=90)
+
 DEFAULT_CONCURRENCY = 256
 DEFAULT_REPORT_DIR = "reports"
 
@@ -48,6 +60,11 @@ class Options:
     distribute: bool = False
     engine: str = "auto"
     order: str = "auto"
+    # history (issue 16): the store (a path or URL; None: no history), its retention, and the push
+    history: str | None = None
+    history_keep: timedelta = DEFAULT_HISTORY_KEEP
+    history_required: bool = False
+    pushgateway: str | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +78,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autoglm-engine", metavar="MODE", default=None, help=HELP_ENGINE)
     group.addoption("--autoglm-order", metavar="ORDER", default=None, help=HELP_ORDER)
     group.addoption("--autoglm-distribute", action="store_true", default=None, help=HELP_DISTRIBUTE)
+    group.addoption("--autoglm-history", metavar="URL|PATH|none", default=None, help=HELP_HISTORY)
+    group.addoption("--autoglm-history-keep", metavar="DURATION", default=None, help=HELP_HISTORY_KEEP)
+    group.addoption("--autoglm-history-required", action="store_true", default=None, help=HELP_HISTORY_REQUIRED)
+    group.addoption("--autoglm-pushgateway", metavar="URL", default=None, help=HELP_PUSHGATEWAY)
     parser.addini("autoglm_target", HELP_TARGET, type="linelist", default=[])
     parser.addini("autoglm_report_dir", HELP_REPORT_DIR, default=None)
     parser.addini("autoglm_timeout", HELP_TIMEOUT, default=None)
@@ -70,6 +91,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("autoglm_engine", HELP_ENGINE, default=None)
     parser.addini("autoglm_order", HELP_ORDER, default=None)
     parser.addini("autoglm_distribute", HELP_DISTRIBUTE, default=None)
+    parser.addini("autoglm_history", HELP_HISTORY, default=None)
+    parser.addini("autoglm_history_keep", HELP_HISTORY_KEEP, default=None)
+    parser.addini("autoglm_history_required", HELP_HISTORY_REQUIRED, default=None)
+    parser.addini("autoglm_pushgateway", HELP_PUSHGATEWAY, default=None)
 
 
 def _raw(config: pytest.Config, name: str) -> tuple[str | None, str]:
@@ -122,6 +147,13 @@ def _check_report_dir(report_dir: Path, where: str) -> None:
 
 def read_options(config: pytest.Config) -> Options:
     """Validate every option once; a bad value is a usage error (exit code 4) naming its source."""
+    options = _read_run_options(config)
+    history, keep, required, pushgateway = _read_history_options(config, options.report_dir)
+    return replace(options, history=history, history_keep=keep, history_required=required, pushgateway=pushgateway)
+
+
+def _read_run_options(config: pytest.Config) -> Options:
+    """The options of the run itself (what is checked, how, where the reports go)."""
     cli_targets = config.getoption("--autoglm-target") or []
     ini_targets = config.getini("autoglm_target") or []
     base = config.rootpath if not cli_targets else Path.cwd()
@@ -193,3 +225,63 @@ def read_options(config: pytest.Config) -> Options:
     if targets:
         _check_report_dir(report_dir, where or "--autoglm-report-dir")
     return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine, order)
+
+
+# -- history (issue 16) ------------------------------------------------------------------------------------------
+
+
+def _history_store(text: str, where: str, config: pytest.Config) -> str | None:
+    """The store as ``open_store`` takes it: a URL as given, or an absolute path; None for 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    if text.startswith(("postgresql://", "postgres://")):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            raise pytest.UsageError(
+                f"{where}: a PostgreSQL store needs psycopg 3: pip install 'pytest-autoglm[history-postgres]'"
+            )
+        return text
+    if text.startswith("sqlite://"):
+        if not text.startswith("sqlite:///") or len(text) <= len("sqlite:///"):
+            raise pytest.UsageError(f"{where}: write sqlite:///relative/path or sqlite:////absolute/path, got {text!r}")
+        return text
+    if "://" in text:
+        raise pytest.UsageError(
+            f"{where}: expected a path, sqlite:///path, postgresql://... or 'none', got {text.split('://', maxsplit=1)[0]}://..."
+        )
+    path = Path(text).expanduser()
+    if not path.is_absolute():  # an ini value is relative to the rootdir, as autoglm_report_dir is
+        path = (config.rootpath if where.startswith("ini") else Path.cwd()) / path
+    if path.is_dir():
+        raise pytest.UsageError(f"{where}: {text} is a directory; name the store's file, e.g. {text}/history.sqlite")
+    return str(path)
+
+
+def _history_keep(text: str, where: str) -> timedelta:
+    units = {"h": 3600, "d": 86400, "w": 604800}
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in units or not number.isdigit() or int(number) <= 0 or int(number) > 100_000:
+        raise pytest.UsageError(f"{where}: expected a retention like '90d', '12h' or '2w', got {text!r}")
+    return timedelta(seconds=int(number) * units[unit])
+
+
+def _read_history_options(config: pytest.Config, report_dir: Path) -> tuple[str | None, timedelta, bool, str | None]:
+    """``--autoglm-history`` and friends (docs/history.md): the store, its retention, required, the push."""
+    text, where = _raw(config, "history")
+    history = str(report_dir / DEFAULT_HISTORY_FILE) if text is None else _history_store(text, where, config)
+    keep = DEFAULT_HISTORY_KEEP
+    text, where = _raw(config, "history_keep")
+    if text is not None:
+        keep = _history_keep(text, where)
+    required = False
+    text, where = _raw(config, "history_required")
+    if text is not None:
+        required = _bool(text, where)
+    pushgateway = None
+    text, where = _raw(config, "pushgateway")
+    if text:
+        if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+            raise pytest.UsageError(f"{where}: expected an http:// or https:// URL of a Pushgateway, got {text!r}")
+        pushgateway = text.rstrip("/")
+    return history, keep, required, pushgateway
