@@ -19,6 +19,7 @@ import pytest
 
 from tests.fakes.tcp_servers import free_port
 from tests.history.servers import Webhook, webhook_receiver
+from tests.reporting.htmldom import parse
 
 pytest_plugins = ["pytester"]
 
@@ -133,8 +134,10 @@ def test_down_three_runs_then_back_one_firing_one_resolved(pytester, service, ho
         "still_failing": [],
         "facts": [],
     }
-    page = (pytester.path / "reports" / "lab.html").read_text(encoding="utf-8")
-    assert "PFFFPP" in page.replace('<span class="recent-', "").replace("</span>", "") or "recent" in page
+    page = parse((pytester.path / "reports" / "lab.html").read_text(encoding="utf-8"))
+    strip = page.find("span", cls="recent")
+    assert [next(iter(i.classes)) for i in strip.find_all("i")] == ["rs-P", "rs-F", "rs-F", "rs-F", "rs-P", "rs-P"]
+    assert "Nothing changed" in page.find(id="changes").text
 
     terminal = run(pytester).stdout.str()  # a seventh run: nothing changed, nothing sent
     assert "autoglm history: 0 changes since the last run, 0 notifications sent" in terminal
@@ -209,9 +212,7 @@ def test_xdist_records_the_same_run_as_without(pytester, service):
     assert run(pytester, "-n", "2", "--autoglm-distribute").ret == 0
     spread = document(pytester)
     assert spread["run"]["previous_id"] == plain["run"]["id"]
-    assert [r["history"] for r in spread["results"]] == [
-        {**r["history"], "recent": "PP"} for r in plain["results"]
-    ]
+    assert [r["history"] for r in spread["results"]] == [{**r["history"], "recent": "PP"} for r in plain["results"]]
     with sqlite3.connect(pytester.path / "reports" / "history.sqlite") as conn:
         counts = conn.execute("SELECT run_id, COUNT(*) FROM results GROUP BY run_id ORDER BY run_id").fetchall()
     assert [c for _, c in counts] == [2, 2]
