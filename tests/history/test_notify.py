@@ -98,7 +98,7 @@ def test_overlapping_runs_do_not_double_notify(store_url: str, webhook: Webhook)
             with open_store(store_url) as store:
                 barrier.wait()
                 nightly(store, 1 + offset, "F", policy)
-        except Exception as exc:  # noqa: BLE001  reported below, with the thread's error
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=overlapping, args=(o,)) for o in (0.0, 0.001)]

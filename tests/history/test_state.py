@@ -28,7 +28,7 @@ def run(day: int, *, partial: bool = False, env: str = "prod") -> RunRecord:
 
 
 def rec(check_id: str, letter: Letter, **facts: object) -> CheckRecord:
-    return CheckRecord(check_id, letter, target="api", check=check_id.split("[")[0], facts=facts)
+    return CheckRecord(check_id, letter, target="api", check=check_id.split("[", maxsplit=1)[0], facts=facts)
 
 
 def test_three_failures_fire_then_one_pass_resolves(store: HistoryStore) -> None:

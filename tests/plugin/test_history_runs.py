@@ -7,6 +7,7 @@ and Apprise posts to a webhook receiver on loopback (``json://127.0.0.1:PORT/hoo
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import sqlite3
@@ -125,7 +126,7 @@ def test_down_three_runs_then_back_one_firing_one_resolved(pytester, service, ho
 
     runs = [d["run"] for d in documents]
     assert runs[0] == {"id": runs[0]["id"], "previous_id": None}
-    assert all(later["previous_id"] == earlier["id"] for earlier, later in zip(runs, runs[1:]))
+    assert all(later["previous_id"] == earlier["id"] for earlier, later in itertools.pairwise(runs))
     changes = [d["changes"] for d in documents]
     assert changes[1]["new_failures"] == [check] and changes[2]["still_failing"] == [check]
     assert changes[4]["fixed"] == [check] and changes[5] == {
@@ -205,7 +206,7 @@ def test_store_fault_is_one_warning_and_the_exit_code_is_unchanged(pytester, ser
 
 def test_xdist_records_the_same_run_as_without(pytester, service):
     service.up()
-    extra = "  - name: web\n    host: 127.0.0.1\n    tcp: {open: [%d]}\n" % service.port
+    extra = f"  - name: web\n    host: 127.0.0.1\n    tcp: {{open: [{service.port}]}}\n"
     write_inventory(pytester, inventory(service.port, [], extra=extra))
     assert run(pytester).ret == 0
     plain = document(pytester)
@@ -243,3 +244,51 @@ def test_secrets_in_notify_urls_are_masked(pytester, service, hook, monkeypatch)
     hook.down = False
     assert run(pytester).ret == 1  # the next run retries the failed firing message
     assert kinds(hook) == ["FIRING"]
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "expected"),
+    [
+        (
+            ("--autoglm-history", "mysql://db/x"),
+            "",
+            "--autoglm-history: expected a path, sqlite:///path, postgresql://*",
+        ),
+        (("--autoglm-history", "sqlite://h.db"), "", "--autoglm-history: write sqlite:///relative/path*"),
+        (("--autoglm-history", "."), "", "--autoglm-history: . is a directory*"),
+        (("--autoglm-history-keep", "5x"), "", "--autoglm-history-keep: expected a retention like '90d'*"),
+        ((), "autoglm_history_keep = soon", "ini key autoglm_history_keep: expected a retention like*"),
+        ((), "autoglm_history_required = maybe", "ini key autoglm_history_required: expected true or false*"),
+        (("--autoglm-pushgateway", "ftp://gw"), "", "--autoglm-pushgateway: expected an http:// or https:// URL*"),
+    ],
+)
+def test_bad_history_options_are_usage_errors_naming_their_source(pytester, args, ini, expected):
+    write_inventory(pytester, inventory(free_port(), []))
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    result = pytester.runpytest("--autoglm-target", "lab.yaml", "-p", "no:cacheprovider", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{expected}"])
+
+
+def test_the_header_names_the_store_and_masks_a_password(pytester, service):
+    service.up()
+    write_inventory(pytester, inventory(service.port, []))
+    result = run(
+        pytester,
+        "--autoglm-history",
+        "sqlite:///nightly.sqlite",
+        "--autoglm-history-keep",
+        "2w",
+        "--autoglm-history-required",
+        "--autoglm-pushgateway",
+        "http://user:pushpass@127.0.0.1:9",  # nothing listens: one warning line, and required fails the run
+    )
+    result.stdout.fnmatch_lines(
+        ["autoglm: history sqlite:///nightly.sqlite (keep 14d, required), pushgateway http://user:***@127.0.0.1:9"]
+    )
+    assert (pytester.path / "nightly.sqlite").is_file() and not (pytester.path / "reports" / "history.sqlite").exists()
+    warnings = [line for line in result.stdout.lines if "autoglm history warning:" in line]
+    assert len(warnings) == 1 and "pushgateway http://127.0.0.1:9" in warnings[0], result.stdout.str()
+    assert "pushpass" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
