@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from pytest_autoglm.history import AlertPolicy, HistoryStore, RunHistory
+    from pytest_autoglm.inventory.models import Target
     from pytest_autoglm.inventory.validate import LoadedInventory
     from pytest_autoglm.plugin.options import Options
     from pytest_autoglm.reporting.records import ChangesEntry, HistoryEntry, ReportDocument, RunIds
@@ -36,11 +37,19 @@ def alert_policies(loaded: LoadedInventory, check_targets: Mapping[str, str]) ->
 
     from pytest_autoglm.history import AlertPolicy
 
-    by_target: dict[str, AlertPolicy] = {}
-    for target in loaded.model.targets:
+    def policy(target: Target) -> AlertPolicy:
         block = loaded.model.resolved_alerting(target)
         remind = None if block.remind_every is None else timedelta(seconds=block.remind_every)
-        by_target[target.name] = AlertPolicy(block.after, block.resolve_after, remind, tuple(block.notify))
+        return AlertPolicy(block.after, block.resolve_after, remind, tuple(block.notify))
+
+    shared: AlertPolicy | None = None  # the defaults' policy, for every target without an alerting block
+    by_target: dict[str, AlertPolicy] = {}
+    for target in loaded.model.targets:
+        if target.alerting is None:
+            shared = shared or policy(target)
+            by_target[target.name] = shared
+        else:
+            by_target[target.name] = policy(target)
     return {check_id: by_target[name] for check_id, name in check_targets.items() if name in by_target}
 
 
@@ -82,6 +91,7 @@ class RunHistoryWriter:
     warnings: list[str] = field(default_factory=list)
     recorded: list[Recorded] = field(default_factory=list)
     store_name: str = ""
+    _policies: dict[str, dict[str, AlertPolicy]] = field(default_factory=dict)  # per environment, from record
     _store: HistoryStore | None = None
     _store_failed: bool = False
 
@@ -156,6 +166,7 @@ class RunHistoryWriter:
         changes = history.changes
         count = len(changes.new_failures) + len(changes.fixed) + len(changes.facts)
         self.recorded.append(Recorded(document["environment"], history.run_id, count))
+        self._policies[document["environment"]] = policies
         return history
 
     def notify(
@@ -171,7 +182,9 @@ class RunHistoryWriter:
         store = self._store
         if store is None or inventory is None:
             return
-        policies = alert_policies(inventory, check_targets)
+        policies = self._policies.get(history.environment)
+        if policies is None:
+            policies = alert_policies(inventory, check_targets)
         if not any(p.notify for p in policies.values()):
             return
         from pytest_autoglm.history import NotifyFailed, notify_transitions
