@@ -292,3 +292,21 @@ def test_the_header_names_the_store_and_masks_a_password(pytester, service):
     assert len(warnings) == 1 and "pushgateway http://127.0.0.1:9" in warnings[0], result.stdout.str()
     assert "pushpass" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_history_none_imports_neither_sqlite3_nor_apprise(pytester, service):
+    service.up()
+    write_inventory(pytester, inventory(service.port, []))
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_unconfigure(config):
+            loaded = sorted(m for m in ("sqlite3", "apprise", "pytest_autoglm.history.store") if m in sys.modules)
+            print("HEAVY-IMPORTS:", ",".join(loaded) or "none")
+        """
+    )
+    result = run(pytester, "--autoglm-history", "none", "-s")
+    result.stdout.fnmatch_lines(["HEAVY-IMPORTS: none"])
+    with_store = run(pytester, "-s")
+    with_store.stdout.fnmatch_lines(["HEAVY-IMPORTS: pytest_autoglm.history.store,sqlite3"])  # no notify: no apprise
