@@ -492,6 +492,43 @@ Size = Annotated[
 ]
 
 
+# -- alerting (issue 16: history) ---------------------------------------------------------------------------------
+
+_INTERVAL = re.compile(r"^\s*(\d+(\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _remind_interval(value: object) -> float | None:
+    """``remind_every``: '30m', '24h', '2d', '1w' or seconds; null: never remind."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _INTERVAL.match(value)):
+        seconds = float(match[1]) * _INTERVAL_SECONDS[match[3]]
+    else:
+        raise ValueError(f"expected an interval like '24h', '30m', '2d' or null (never), got {value!r}")
+    if not seconds > 0 or seconds > 366 * 86400:
+        raise ValueError(f"remind_every must be more than 0 and at most a year, got {value!r}")
+    return seconds
+
+
+RemindInterval = Annotated[
+    float | None,
+    BeforeValidator(_remind_interval),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(s|m|h|d|w)\s*$"},
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "null"},
+            ],
+            "description": "an interval: '30m', '24h', '2d', '1w' or seconds; null: never",
+        }
+    ),
+]
+
+
 class GrpcCheck(_Model):
     """One gRPC health check (grpc.health.v1 ``Check``) on one port; TLS settings come from the tls group of the port."""
 
@@ -546,6 +583,32 @@ class IcmpSection(_Model):
     max_hops: int = Field(default=16, ge=1, le=64)
 
 
+def _notify_url(value: object) -> str:
+    """An Apprise URL; which schemes exist is checked against the installed Apprise at load time."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an Apprise URL like 'json://host/path', got {type(value).__name__}")
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*$", scheme) or not rest:
+        raise ValueError(f"{value!r} is not an Apprise URL: expected scheme://..., e.g. 'json://host/path'")
+    return value.strip()
+
+
+NotifyUrl = Annotated[
+    str,
+    BeforeValidator(_notify_url),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9+.-]*://.+", "description": "an Apprise URL"}),
+]
+
+
+class Alerting(_Model):
+    """When a failing check fires and whom it tells (docs/history.md); a target's keys override the defaults'."""
+
+    after: int = Field(default=3, ge=1, le=1000)
+    resolve_after: int = Field(default=1, ge=1, le=1000)
+    remind_every: RemindInterval = 86400.0
+    notify: list[NotifyUrl] = Field(default_factory=list)
+
+
 class Settings(_Model):
     """The keys of ``defaults:`` that every target may override."""
 
@@ -556,6 +619,7 @@ class Settings(_Model):
     ca_bundle: str | None = None
     proxy: ProxyUrl | None = None
     severity: Literal["critical", "warning"] | None = None
+    alerting: Alerting | None = None
 
 
 class Defaults(Settings):
@@ -572,6 +636,7 @@ BUILTIN_SETTINGS: dict[str, Any] = {
     "ca_bundle": None,
     "proxy": None,
     "severity": "critical",
+    "alerting": None,
 }
 
 
@@ -672,3 +737,11 @@ class Inventory(_Model):
 
     def resolver_specs(self, target: Target) -> tuple[ResolverSpec, ...]:
         return tuple(parse_resolver(r) for r in self.resolved_setting(target, "resolvers"))
+
+    def resolved_alerting(self, target: Target) -> Alerting:
+        """A target's ``alerting``, key by key: the target's keys, then the defaults', then the built-in ones."""
+        merged: dict[str, Any] = {}
+        for block in (self.defaults.alerting, target.alerting):
+            if block is not None:
+                merged.update({key: getattr(block, key) for key in block.model_fields_set})
+        return Alerting.model_construct(**{**Alerting().model_dump(), **merged})

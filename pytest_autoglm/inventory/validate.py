@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.inventory.loader import LocatedDict, LocatedList, Mark, display_name, load_tree
 from pytest_autoglm.inventory.models import (
+    Alerting,
     CipherRules,
     CorsCheck,
     Defaults,
@@ -56,6 +57,8 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("groups",): Group,
     ("targets", "icmp"): IcmpSection,
     ("targets", "http", "stream"): StreamSpec,
+    ("defaults", "alerting"): Alerting,
+    ("targets", "alerting"): Alerting,
 }
 #: Keys whose values are file paths, relative to the file that names them.
 _PATH_KEYS = {"ca_bundle", "client_cert", "client_key"}
@@ -73,8 +76,17 @@ class LoadedInventory:
     redactor: Redactor
 
 
-def load_inventory(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> LoadedInventory:
-    """Load and validate one inventory file; raise :class:`InventoryError` on any bad input."""
+def load_inventory(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    notify_schemes: Callable[[Sequence[str]], Sequence[str]] | None = None,
+) -> LoadedInventory:
+    """Load and validate one inventory file; raise :class:`InventoryError` on any bad input.
+
+    ``notify_schemes`` names the unknown schemes among ``alerting.notify`` URLs (the plugin passes
+    Apprise's check, which the inventory package may not import); called only when there are some.
+    """
     file = Path(path)
     tree = load_tree(file)
     for key in [k for k in tree if k.startswith("x-")]:  # a place for YAML anchors, as in compose files
@@ -87,6 +99,8 @@ def load_inventory(path: str | os.PathLike[str], environ: Mapping[str, str] | No
     except ValidationError as exc:
         raise _translate(exc, tree, redactor) from None
     _check_groups(tree, model)
+    if notify_schemes is not None:
+        _check_notify_schemes(tree, notify_schemes, redactor)
     environment = model.environment or file.stem
     if not _ENVIRONMENT.match(environment):
         raise InventoryError(
@@ -96,6 +110,45 @@ def load_inventory(path: str | os.PathLike[str], environ: Mapping[str, str] | No
             col=1,
         )
     return LoadedInventory(model, environment, file.resolve(), display_name(file), redactor)
+
+
+def _notify_urls(tree: LocatedDict) -> list[tuple[str, Mark, str]]:
+    """Every ``alerting.notify`` URL with its place in the file and its path in the tree."""
+    blocks: list[tuple[Any, str]] = [(tree.get("defaults"), "defaults")]
+    targets = tree.get("targets")
+    if isinstance(targets, LocatedList):
+        blocks += [(target, f"targets[{i}]") for i, target in enumerate(targets)]
+    found: list[tuple[str, Mark, str]] = []
+    for block, where in blocks:
+        alerting = block.get("alerting") if isinstance(block, LocatedDict) else None
+        notify = alerting.get("notify") if isinstance(alerting, LocatedDict) else None
+        if isinstance(notify, LocatedList):
+            for i, (url, mark) in enumerate(zip(notify, notify.item_marks, strict=True)):
+                if isinstance(url, str):
+                    found.append((url.strip(), mark, f"{where}.alerting.notify[{i}]"))
+    return found
+
+
+def _check_notify_schemes(
+    tree: LocatedDict, notify_schemes: Callable[[Sequence[str]], Sequence[str]], redactor: Redactor
+) -> None:
+    urls = _notify_urls(tree)
+    if not urls:
+        return
+    unknown = set(notify_schemes([url for url, _, _ in urls]))
+    for url, mark, path in urls:
+        scheme = url.split("://", 1)[0].strip().lower()
+        if scheme in unknown:
+            raise InventoryError(
+                redactor(
+                    f"unknown notification scheme {scheme!r} in {url!r}: the installed Apprise cannot send to it "
+                    "(a typo, or a plugin whose package is missing); see the Apprise wiki for the URLs it supports"
+                ),
+                file=mark.file,
+                line=mark.line,
+                col=mark.col,
+                path=path,
+            )
 
 
 def _walk_paths(value: Any, key: str | None, mark: Mark | None) -> None:

@@ -135,12 +135,13 @@ def _load(config: pytest.Config, options: Options, overrides: RunSettings, slots
     from pytest_autoglm.errors import InventoryError
     from pytest_autoglm.inventory.plan import build_plan
     from pytest_autoglm.inventory.validate import load_inventory
+    from pytest_autoglm.plugin.history import unknown_notify_schemes
 
     order = 0
     for position, path in enumerate(options.targets):
         slot = InventorySlot(path=path, position=position)
         try:
-            slot.loaded = load_inventory(path)
+            slot.loaded = load_inventory(path, notify_schemes=unknown_notify_schemes)
         except InventoryError as exc:
             slot.error = exc
         else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,6 +39,17 @@ HELP_DISTRIBUTE = (
 
 T = TypeVar("T")
 
+# -- history (issue 16) ------------------------------------------------------------------------------------------
+HELP_HISTORY = (
+    "run history store: a path or sqlite:///path (SQLite), postgresql://... (PostgreSQL), or 'none' "
+    "(default: <report dir>/history.sqlite)"
+)
+HELP_HISTORY_KEEP = "how long the history store keeps runs: '90d' (the default), '12h', '2w'"
+HELP_HISTORY_REQUIRED = "a history store, notifier or Pushgateway fault fails the run (default: one warning line)"
+HELP_PUSHGATEWAY = "Prometheus Pushgateway URL to PUT each environment's metrics to (default: no push)"
+DEFAULT_HISTORY_FILE = "history.sqlite"
+DEFAULT_HISTORY_KEEP = timedelta(days=90)
+
 DEFAULT_CONCURRENCY = 256
 DEFAULT_REPORT_DIR = "reports"
 
@@ -52,6 +65,11 @@ class Options:
     distribute: bool = False
     engine: str = "auto"
     order: str = "auto"
+    # history (issue 16): the store (a path or URL; None: no history), its retention, and the push
+    history: str | None = None
+    history_keep: timedelta = DEFAULT_HISTORY_KEEP
+    history_required: bool = False
+    pushgateway: str | None = None
 
 
 #: The value options besides the inventories and the report folder: option ``--autoglm-NAME`` and
@@ -63,6 +81,9 @@ VALUE_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("fail_on", "SEVERITY", HELP_FAIL_ON),
     ("engine", "MODE", HELP_ENGINE),
     ("order", "ORDER", HELP_ORDER),
+    ("history", "URL|PATH|none", HELP_HISTORY),
+    ("history_keep", "DURATION", HELP_HISTORY_KEEP),
+    ("pushgateway", "URL", HELP_PUSHGATEWAY),
 )
 
 
@@ -75,8 +96,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, metavar, help_text in VALUE_OPTIONS:
         group.addoption(_flag(name), metavar=metavar, default=None, help=help_text)
         parser.addini(f"autoglm_{name}", help_text, default=None)
-    group.addoption("--autoglm-distribute", action="store_true", default=None, help=HELP_DISTRIBUTE)
-    parser.addini("autoglm_distribute", HELP_DISTRIBUTE, default=None)
+    for name, help_text in (("distribute", HELP_DISTRIBUTE), ("history_required", HELP_HISTORY_REQUIRED)):
+        group.addoption(_flag(name), action="store_true", default=None, help=help_text)
+        parser.addini(f"autoglm_{name}", help_text, default=None)
 
 
 def _flag(name: str) -> str:
@@ -192,4 +214,69 @@ def read_options(config: pytest.Config) -> Options:
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
     if targets:
         _check_report_dir(report_dir, where or "--autoglm-report-dir")
-    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine, order)
+    return Options(
+        tuple(targets),
+        report_dir,
+        timeout,
+        retries,
+        concurrency,
+        fail_on,
+        distribute,
+        engine,
+        order,
+        history=_value(config, "history", partial(_history_store, config=config), _default_store(report_dir)),
+        history_keep=_value(config, "history_keep", _history_keep, DEFAULT_HISTORY_KEEP),
+        history_required=_value(config, "history_required", _bool, False),
+        pushgateway=_value(config, "pushgateway", _pushgateway, None),
+    )
+
+
+# -- history (issue 16) ------------------------------------------------------------------------------------------
+
+
+def _default_store(report_dir: Path) -> str | None:
+    return str(report_dir / DEFAULT_HISTORY_FILE)
+
+
+def _history_store(text: str, where: str, config: pytest.Config) -> str | None:
+    """The store as ``open_store`` takes it: a URL as given, or an absolute path; None for 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    if text.startswith(("postgresql://", "postgres://")):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            raise pytest.UsageError(
+                f"{where}: a PostgreSQL store needs psycopg 3: pip install 'pytest-autoglm[history-postgres]'"
+            )
+        return text
+    if text.startswith("sqlite://"):
+        if not text.startswith("sqlite:///") or len(text) <= len("sqlite:///"):
+            raise pytest.UsageError(f"{where}: write sqlite:///relative/path or sqlite:////absolute/path, got {text!r}")
+        return text
+    if "://" in text:
+        raise pytest.UsageError(
+            f"{where}: expected a path, sqlite:///path, postgresql://... or 'none', got {text.split('://', maxsplit=1)[0]}://..."
+        )
+    path = Path(text).expanduser()
+    if not path.is_absolute():  # an ini value is relative to the rootdir, as autoglm_report_dir is
+        path = (config.rootpath if where.startswith("ini") else Path.cwd()) / path
+    if path.is_dir():
+        raise pytest.UsageError(f"{where}: {text} is a directory; name the store's file, e.g. {text}/history.sqlite")
+    return str(path)
+
+
+def _history_keep(text: str, where: str) -> timedelta:
+    units = {"h": 3600, "d": 86400, "w": 604800}
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in units or not number.isdigit() or int(number) <= 0 or int(number) > 100_000:
+        raise pytest.UsageError(f"{where}: expected a retention like '90d', '12h' or '2w', got {text!r}")
+    return timedelta(seconds=int(number) * units[unit])
+
+
+def _pushgateway(text: str, where: str) -> str | None:
+    if not text:
+        return None
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+        raise pytest.UsageError(f"{where}: expected an http:// or https:// URL of a Pushgateway, got {text!r}")
+    return text.rstrip("/")

@@ -99,6 +99,32 @@ class Identity(TypedDict):
     badge: str
 
 
+class HistoryCell(TypedDict):
+    """A check's past (history on): the ``recent`` letters and since when it fails."""
+
+    recent: str
+    state: str
+    failing_since: str
+    flapping: bool
+
+
+class FactRow(TypedDict):
+    id: str
+    field: str
+    before: str
+    after: str
+
+
+class ChangesView(TypedDict):
+    """The "changed since the last run" section (history on)."""
+
+    previous_id: str
+    new_failures: list[str]
+    fixed: list[str]
+    still_failing: list[str]
+    facts: list[FactRow]
+
+
 class ResultRow(Identity):
     problem: bool
     fault: str
@@ -110,6 +136,7 @@ class ResultRow(Identity):
     severity: str
     message: str
     anchor: str | None
+    history: HistoryCell | None
 
 
 class Card(Identity):
@@ -125,6 +152,8 @@ class Card(Identity):
     phases: str
     details: list[DetailRow]
     blocked: list[BlockedRow]
+    history: HistoryCell | None
+    recent_html: Markup
 
 
 class CertificateRow(TypedDict):
@@ -159,6 +188,8 @@ class View(TypedDict):
     matrix_html: Markup
     results_html: Markup
     json_href: str
+    has_history: bool  # the results carry ``history``: a History column
+    changes: ChangesView | None  # the document has ``changes``
 
 
 def _timings_text(entry: Mapping[str, Any]) -> str:
@@ -250,6 +281,58 @@ def _certificate_row(entry: ResultEntry) -> CertificateRow | None:
     )
 
 
+def _history_cell(entry: Mapping[str, Any]) -> HistoryCell | None:
+    history = entry.get("history")
+    if not isinstance(history, Mapping):
+        return None
+    return HistoryCell(
+        recent=text_of(history.get("recent")),
+        state=text_of(history.get("state")),
+        failing_since=text_of(history.get("failing_since")),
+        flapping=history.get("flapping") is True,
+    )
+
+
+def _fact_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(text_of(v) for v in value) or "(none)"
+    return (
+        text_of(value) if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False, default=str)
+    )
+
+
+def _changes_view(document: Mapping[str, Any]) -> ChangesView | None:
+    changes = document.get("changes")
+    if not isinstance(changes, Mapping):
+        return None
+    run = document.get("run")
+    previous = run.get("previous_id") if isinstance(run, Mapping) else None
+
+    def ids(key: str) -> list[str]:
+        value = changes.get(key)
+        return [text_of(v) for v in value] if isinstance(value, list) else []
+
+    facts = changes.get("facts")
+    return ChangesView(
+        previous_id="" if previous is None else text_of(previous),
+        new_failures=ids("new_failures"),
+        fixed=ids("fixed"),
+        still_failing=ids("still_failing"),
+        facts=[
+            FactRow(
+                id=text_of(f.get("id")),
+                field=text_of(f.get("field")),
+                before=_fact_text(f.get("before")),
+                after=_fact_text(f.get("after")),
+            )
+            for f in (facts if isinstance(facts, list) else [])
+            if isinstance(f, Mapping)
+        ],
+    )
+
+
 def _identity(entry: Mapping[str, Any], state: str) -> Identity:
     return Identity(
         id=text_of(entry.get("id")),
@@ -278,6 +361,7 @@ def _result_row(entry: ResultEntry, anchors: Mapping[str, str]) -> ResultRow:
         severity=text_of(entry.get("severity")),
         message=text_of(entry.get("message")),
         anchor=anchors.get(text_of(entry.get("id"))),
+        history=_history_cell(entry),
     )
 
 
@@ -298,6 +382,8 @@ def _card(anchor: str, cause: RootCause) -> Card:
         phases=_timings_text(entry),
         details=_detail_rows(entry.get("details")),
         blocked=[BlockedRow(id=text_of(b.get("id")), message=text_of(b.get("message"))) for b in cause.blocked],
+        history=(history := _history_cell(entry)),
+        recent_html=Markup(_recent_html(history["recent"]) if history else ""),
     )
 
 
@@ -327,6 +413,7 @@ def build_view(document: Mapping[str, Any]) -> View:
     anchors = _anchors(causes)
     matrix_rows = [_matrix_row_html(target, _link_cells(cells, anchors)) for target, cells in matrix(results)]
     result_rows = [_result_row(e, anchors) for e in results]
+    has_history = any(row["history"] is not None for row in result_rows)
     environment = text_of(document.get("environment"))
     return View(
         environment=environment,
@@ -344,8 +431,10 @@ def build_view(document: Mapping[str, Any]) -> View:
         certificates=_certificate_rows(results),
         results=result_rows,
         matrix_html=Markup("".join(matrix_rows)),
-        results_html=Markup("".join(_result_row_html(row) for row in result_rows)),
+        results_html=Markup("".join(_result_row_html(row, has_history) for row in result_rows)),
         json_href=quote(f"{environment}.json", safe=""),  # never a scheme or a //host
+        has_history=has_history,
+        changes=_changes_view(document),
     )
 
 
@@ -400,7 +489,34 @@ def _matrix_row_html(target: str, cells: Sequence[Cell]) -> str:
     return "".join(parts)
 
 
-def _result_row_html(row: Mapping[str, Any]) -> str:
+#: ``recent`` letters -> the cell's class and title; any other character is shown as ``?`` (class ``x``).
+_RECENT = {"P": "passed", "F": "failed", "W": "warned", "E": "error", "S": "skipped"}
+
+
+def _recent_html(recent: str) -> str:
+    """The recent strip: one small coloured cell per run, oldest first (class names from ``_RECENT`` only)."""
+    cells = []
+    for letter in recent[-20:]:
+        known = letter in _RECENT
+        cls = letter if known else "x"
+        title = _RECENT[letter] if known else "unknown"
+        cells.append(f'<i class="rs-{cls}" title="{title}">{_e(letter) if known else "?"}</i>')
+    return f'<span class="recent">{"".join(cells)}</span>' if cells else ""
+
+
+def _history_html(history: Mapping[str, Any] | None) -> str:
+    if history is None:
+        return '        <td class="hist">-</td>\n'
+    since = (
+        f'<span class="since">failing since {_e(history["failing_since"])}</span>' if history["failing_since"] else ""
+    )
+    state = history["state"]
+    badge = f' <span class="state st-{_e(state) if state in ("pending", "firing", "resolved") else "ok"}">{_e(state)}</span>'
+    flap = ' <span class="state st-flap">flapping</span>' if history["flapping"] else ""
+    return f'        <td class="hist">{_recent_html(history["recent"])}{badge if state != "ok" else ""}{flap}{since}</td>\n'
+
+
+def _result_row_html(row: Mapping[str, Any], has_history: bool = False) -> str:
     colour = _e(row["colour"])
     ident = _e(row["id"])
     if row["anchor"] and row["problem"]:
@@ -416,7 +532,8 @@ def _result_row_html(row: Mapping[str, Any]) -> str:
         f'        <td class="num">{_e(row["duration"])}</td>\n'
         f'        <td class="num">{_e(row["latency"])}{phases}</td>\n'
         f'        <td class="msg">{_e(row["message"])}</td>\n'
-        "      </tr>\n"
+        + (_history_html(row["history"]) if has_history else "")
+        + "      </tr>\n"
     )
 
 

@@ -20,6 +20,40 @@ from typing import Any, NotRequired, TypedDict
 REPORT_ATTR = "autoglm"
 
 
+class HistoryEntry(TypedDict):
+    """``history`` of a result (results.md, version 1.1; docs/history.md): the check's past, when history is on."""
+
+    state: str  # ok | pending | firing | resolved
+    consecutive_failures: int
+    failing_since: str | None
+    last_change: str | None
+    flapping: bool
+    recent: str  # the last 20 outcomes, oldest first: P passed, F failed, W warned, E error, S skipped
+
+
+class RunIds(TypedDict):
+    """``run`` of the JSON report: this run's id in the history store and the environment's previous run."""
+
+    id: int
+    previous_id: int | None
+
+
+class FactChangeEntry(TypedDict):
+    id: str
+    field: str
+    before: Any
+    after: Any
+
+
+class ChangesEntry(TypedDict):
+    """``changes`` of the JSON report: what changed since the previous run, among the checks this run judged."""
+
+    new_failures: list[str]
+    fixed: list[str]
+    still_failing: list[str]
+    facts: list[FactChangeEntry]
+
+
 class ResultEntry(TypedDict):
     """One entry of ``results`` in the JSON report (contract: results.md), in the contract's key order."""
 
@@ -38,6 +72,7 @@ class ResultEntry(TypedDict):
     details: dict[str, Any]
     warned: NotRequired[bool]  # extension: a warning-severity failure that did not fail the run
     xfailed: NotRequired[bool]  # extension: a failure or error the user's xfail mark expected
+    history: NotRequired[HistoryEntry]  # extension (history on): the check's past
 
 
 class ResultFacts(ResultEntry):
@@ -100,6 +135,8 @@ class ReportDocument(_DocumentBase, total=False):
     """The JSON report of one environment (``autoglm-results/1``); HTML and terminal are rendered from it."""
 
     partial: bool  # extension of 1.0, kept: present and true only when the run stopped early
+    run: RunIds  # extension (history on): this run in the history store
+    changes: ChangesEntry  # extension (history on): what changed since the previous run
 
 
 def full_selection(count: int) -> Selection:

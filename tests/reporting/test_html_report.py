@@ -249,13 +249,33 @@ def hostile_document() -> dict:
     results.append(
         fact("cors", "ok", evil, "passed", message=evil, attempts=2, order=99, details={"headers": {evil: evil}})
     )
-    return known_document(environment=f"prod{HOSTILE[1]}", inventory=evil, results=results)
+    document = known_document(environment=f"prod{HOSTILE[1]}", inventory=evil, results=results)
+    # history (issue 16): a hostile DNS answer or certificate issuer reaches the page through the changes too
+    for i, entry in enumerate(document["results"]):
+        text = HOSTILE[i % len(HOSTILE)]
+        entry["history"] = {
+            "state": text,
+            "consecutive_failures": 3,
+            "failing_since": text,
+            "last_change": text,
+            "flapping": True,
+            "recent": "PFWES" + text,
+        }
+    document["run"] = {"id": 2, "previous_id": HOSTILE[0]}
+    document["changes"] = {
+        "new_failures": list(HOSTILE),
+        "fixed": list(HOSTILE),
+        "still_failing": list(HOSTILE),
+        "facts": [{"id": text, "field": "answers", "before": [text, "192.0.2.1"], "after": [text]} for text in HOSTILE]
+        + [{"id": HOSTILE[0], "field": HOSTILE[1], "before": {"issuer": evil}, "after": evil}],
+    }
+    return document
 
 
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "div", "strong", "h1", "h2", "p", "span", "a", "main",
     "section", "table", "thead", "tbody", "tr", "th", "td", "b", "small", "i", "article", "ul", "li", "code", "details",
-    "summary", "pre", "input", "label", "footer",
+    "summary", "pre", "input", "label", "footer", "h3",
 }  # fmt: skip
 ALLOWED_ATTRS = {
     "lang",
@@ -297,6 +317,13 @@ def test_hostile_document_is_escaped_everywhere():
     for hostile in HOSTILE:
         assert hostile in shown
     assert "{{ 7*7 }}" in shown and "49" not in shown  # data is never evaluated as a template
+    changes = page.find_all(id="changes")
+    assert changes and all(hostile in changes[0].text for hostile in HOSTILE)  # the changes, as text
+    strips = page.find_all("span", cls="recent")
+    assert strips and {c for strip in strips for i in strip.find_all("i") for c in i.classes} <= {
+        "rs-P", "rs-F", "rs-W", "rs-E", "rs-S", "rs-x",
+    }  # fmt: skip
+    assert "failing since" in shown
 
 
 def external_references(text: str) -> list[str]:
@@ -328,17 +355,21 @@ def test_template_never_marks_anything_safe():
         assert not re.search(r"\|\s*safe|Markup|autoescape\s+false|\|\s*tojson", source), template
 
 
-def test_only_the_two_python_built_tables_reach_the_template_as_markup():
-    """The matrix and results rows are built in Python (for speed); nothing else is marked safe.
+def test_only_the_python_built_markup_reaches_the_template():
+    """The matrix and results rows are built in Python (for speed), and a card's recent strip
+    (``_recent_html``, class names from a fixed table); nothing else is marked safe.
 
     ``matrix_rows`` holds only ``_matrix_row_html`` output (see ``build_view``)."""
     import pytest_autoglm.reporting.html_report as module
 
     source = Path(module.__file__).read_text(encoding="utf-8")
-    assert re.findall(r"Markup\((.*)\)", source) == [
-        '"".join(matrix_rows)',
-        '"".join(_result_row_html(row) for row in result_rows)',
-    ]
+    assert sorted(re.findall(r"Markup\((.*)\)", source)) == sorted(
+        [
+            '"".join(matrix_rows)',
+            '"".join(_result_row_html(row, has_history) for row in result_rows)',
+            '_recent_html(history["recent"]) if history else ""',
+        ]
+    )
     assert "|safe" not in source.replace(" ", "")
 
 

@@ -43,7 +43,11 @@ def test_html_beside_json_with_pytest_html_and_secrets_masked(pytester, listener
     result.assert_outcomes(passed=2, failed=1)
 
     reports = pytester.path / "reports"
-    assert sorted(p.name for p in reports.iterdir()) == ["lab.html", "lab.json"]
+    assert sorted(p.name for p in reports.iterdir() if not p.name.startswith("history.sqlite")) == [
+        "lab.html",
+        "lab.json",
+        "lab.prom",
+    ]
     assert (pytester.path / "ph.html").is_file()  # pytest-html's own report, untouched by ours
     document = json.loads((reports / "lab.json").read_text(encoding="utf-8"))
     text = (reports / "lab.html").read_text(encoding="utf-8")
@@ -87,7 +91,14 @@ def test_two_targets_give_two_reports_each_with_its_environment(pytester, listen
     result = pytester.runpytest("--autoglm-target", "a.yaml", "--autoglm-target", "b.yaml", "-p", "no:cacheprovider")
     assert result.ret == 1
     reports = pytester.path / "reports"
-    assert sorted(p.name for p in reports.iterdir()) == ["alpha.html", "alpha.json", "beta.html", "beta.json"]
+    assert sorted(p.name for p in reports.iterdir() if not p.name.startswith("history.sqlite")) == [
+        "alpha.html",
+        "alpha.json",
+        "alpha.prom",
+        "beta.html",
+        "beta.json",
+        "beta.prom",
+    ]
     for env, other, failing in (("alpha", "beta", "web"), ("beta", "alpha", "www")):
         text = (reports / f"{env}.html").read_text(encoding="utf-8")
         page = parse(text)
