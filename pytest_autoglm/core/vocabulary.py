@@ -75,6 +75,7 @@ class Reason(StrEnum):
     VARY_MISSING = "vary_missing"  # extension: the allowed origin varies and Vary: Origin is missing
     # extensions of this implementation (documented in docs/reports.md)
     SETUP = "setup"  # the check could not be carried out locally (outcome error)
+    OVERLOADED = "overloaded"  # the checker itself was too late to judge a time-based verdict (outcome error)
 
 
 class Severity(StrEnum):
@@ -84,18 +85,48 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-#: Reasons whose failure may be transient, so an attempt that ends with one is retried.
-TRANSIENT_REASONS: Final = frozenset(
-    {
-        Reason.TIMEOUT,
-        Reason.SERVFAIL,
-        Reason.REFUSED,
-        Reason.FILTERED,
-        Reason.UNREACHABLE,
-        Reason.HANDSHAKE,
-        Reason.PROTOCOL,
-    }
-)
+class Retry(StrEnum):
+    """Whether a failed attempt with a given reason is worth another (the engine's one retry rule)."""
+
+    TRANSIENT = "transient"  # retried unless the probe saw a definite answer (a timeout may be a lost packet)
+    IF_NOT_DEFINITE = "if not definite"  # retried only when the probe says the answer was cut, not given
+    DEFINITE = "definite"  # never retried: the peer (or this machine's policy) answered
+
+
+#: The one table of which reasons may be transient (docs/reports.md "Which failures are retried").
+#: Reasons not listed are definite answers: a wrong record, an expired certificate, a 404, a CORS
+#: header the server sent. ``handshake`` is retried only when the connection was cut without an
+#: answer (EOF, reset), never for an alert or a local refusal ("dh key too small", "excessive
+#: message size"); ``status`` and ``preflight`` only for a 5xx.
+RETRY_RULES: Final[dict[Reason, Retry]] = {
+    Reason.TIMEOUT: Retry.TRANSIENT,
+    Reason.SERVFAIL: Retry.TRANSIENT,
+    Reason.REFUSED: Retry.TRANSIENT,
+    Reason.FILTERED: Retry.TRANSIENT,
+    Reason.UNREACHABLE: Retry.TRANSIENT,
+    Reason.PROTOCOL: Retry.TRANSIENT,
+    Reason.HANDSHAKE: Retry.IF_NOT_DEFINITE,
+    Reason.STATUS: Retry.IF_NOT_DEFINITE,
+    Reason.PREFLIGHT: Retry.IF_NOT_DEFINITE,
+}
+
+#: Reasons transient by default: a probe's Verdict with one of these is retried unless it says otherwise.
+TRANSIENT_REASONS: Final = frozenset(r for r, rule in RETRY_RULES.items() if rule is Retry.TRANSIENT)
+
+#: Reasons whose verdict is a time measurement: they stand only when the time passed on the wire,
+#: not while the checker itself was late (engine: spoiled attempts, reason ``overloaded``).
+TIME_REASONS: Final = frozenset({Reason.TIMEOUT, Reason.FILTERED, Reason.SLOW})
+
+
+def retry_rule(reason: Reason | None) -> Retry:
+    """The retry rule of a reason (definite when it is not in :data:`RETRY_RULES`)."""
+    return Retry.DEFINITE if reason is None else RETRY_RULES.get(reason, Retry.DEFINITE)
+
+
+def worth_retrying(reason: Reason | None, transient: bool) -> bool:
+    """Whether a failed attempt is retried: its reason may be transient and its probe saw no definite answer."""
+    return transient and retry_rule(reason) is not Retry.DEFINITE
+
 
 #: DNS reasons meaning "the name does not resolve": they block higher layers.
 NAME_DOES_NOT_RESOLVE: Final = frozenset({Reason.NXDOMAIN, Reason.SERVFAIL, Reason.REFUSED, Reason.TIMEOUT})

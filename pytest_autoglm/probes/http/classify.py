@@ -14,6 +14,7 @@ from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.errmap import (
     V_IP_ADDRESS_MISMATCH,
     connect_reason,
+    handshake_transient,
     lookup_reason,
     verify_reason,
 )
@@ -105,6 +106,20 @@ def classify_error(exc: BaseException, phase: str, timeout: float) -> tuple[Laye
     if isinstance(exc, httpx.TransportError | httpx.DecodingError | OSError):
         return Layer.HTTP, Reason.PROTOCOL, f"the server broke HTTP: {describe_error(exc)}"
     return None
+
+
+def error_transient(exc: BaseException, reason: Reason) -> bool | None:
+    """Whether a classified failure may be transient, where its reason alone does not say (None: the
+    reason's default). A TLS handshake is retried only when it was cut, never for an alert or a
+    local refusal (``errmap.handshake_transient``); a certificate verdict is definite."""
+    if reason is not Reason.HANDSHAKE:
+        return None
+    if _first(exc, ssl.SSLCertVerificationError) is not None:
+        return False
+    cut = _first(exc, ConnectionError) is not None or isinstance(exc, httpx.RemoteProtocolError)
+    ssl_err = _first(exc, ssl.SSLError)
+    text = str(ssl_err.reason or ssl_err) if ssl_err is not None else describe_error(exc)
+    return handshake_transient(text, eof=cut or isinstance(ssl_err, ssl.SSLEOFError))
 
 
 def describe_error(exc: BaseException) -> str:
