@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import threading
@@ -142,6 +143,9 @@ class Engine:
         self._slots: asyncio.Semaphore | None = None
         self._tls_slots: asyncio.Semaphore | None = None
         self._latency_slots: asyncio.Semaphore | None = None
+        #: Per destination (address, port): at most ``check.per_host_concurrency`` attempts in flight,
+        #: FIFO (asyncio.Semaphore wakes waiters in order), so a small server's listen queue never overflows.
+        self._host_slots: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
         self._dns = DnsSession()  # answers and UDP sockets shared by the run's checks (loop side)
         self._dns_attempt = functools.partial(dispatch.dns_attempt, session=self._dns)
@@ -365,8 +369,28 @@ class Engine:
                 )
         return None
 
-    async def _guarded(self, check: Check, probe: Callable[[Check], Awaitable[Verdict]], clock: _Clock) -> Verdict:
+    def _host_slot(self, check: Check, dest: tuple[str, int] | None) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The per-destination slot of an attempt (a no-op for DNS lookups); the first check to
+        reach a destination sets its limit."""
+        if dest is None:
+            return contextlib.nullcontext()
+        slot = self._host_slots.get(dest)
+        if slot is None:
+            slot = self._host_slots[dest] = asyncio.Semaphore(max(1, check.per_host_concurrency))
+        return slot
+
+    async def _guarded(
+        self,
+        check: Check,
+        probe: Callable[[Check], Awaitable[Verdict]],
+        clock: _Clock,
+        dest: tuple[str, int] | None = None,
+    ) -> Verdict:
         """One attempt, once a slot is free; time counts from then, never the wait for the slot.
+
+        Two queues come first, neither counted as attempt time: the destination's own slots
+        (``per_host_concurrency``), then the engine's (``concurrency``, or the TLS cap). Taking the
+        destination's first keeps a busy destination's queue from holding engine slots idle.
 
         The check's whole budget (``check.deadline``: every attempt and backoff, the address
         lookup included) runs from its first attempt; an attempt gets ``check.timeout`` or what
@@ -375,8 +399,9 @@ class Engine:
         """
         slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
         assert slots is not None
-        async with slots:
-            clock.start()
+        queued = time.monotonic()
+        async with self._host_slot(check, dest), slots:
+            clock.start(queued_since=queued)
             left = clock.left(check.deadline)
             if left < check.timeout:
                 check = dataclasses.replace(check, timeout=max(left, MIN_ATTEMPT_S))
@@ -407,8 +432,9 @@ class Engine:
             addresses = found
 
         async def one(address: str | None) -> tuple[Verdict, int]:
+            dest = dispatch.destination(check, address)
             return await with_retries(
-                lambda: self._guarded(check, lambda budgeted: dispatch.attempt(budgeted, address), clock),
+                lambda: self._guarded(check, lambda budgeted: dispatch.attempt(budgeted, address), clock, dest),
                 retries=check.retries,
                 backoff=check.backoff,
                 time_left=lambda: clock.left(check.deadline),
@@ -457,9 +483,13 @@ class _Clock:
     def __init__(self) -> None:
         self.started: float | None = None
 
-    def start(self) -> None:
+    def start(self, queued_since: float | None = None) -> None:
+        """Start at the first attempt's slot; a later attempt's wait for its slot is not budget time."""
+        now = time.monotonic()
         if self.started is None:
-            self.started = time.monotonic()
+            self.started = now
+        elif queued_since is not None:
+            self.started += now - queued_since
 
     def left(self, budget: float) -> float:
         """Seconds left of ``budget`` counted from the start."""

@@ -401,6 +401,8 @@ class Settings(_Model):
     ca_bundle: str | None = None
     proxy: ProxyUrl | None = None
     severity: Literal["critical", "warning"] | None = None
+    #: Connections in flight at once to one address and port (polite to small servers; queued fairly).
+    per_host_concurrency: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class Defaults(Settings):
@@ -417,6 +419,7 @@ BUILTIN_SETTINGS: dict[str, Any] = {
     "ca_bundle": None,
     "proxy": None,
     "severity": "critical",
+    "per_host_concurrency": 4,
 }
 
 

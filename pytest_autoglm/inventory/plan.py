@@ -30,6 +30,7 @@ class RunSettings:
 
     timeout: float | None = None
     retries: int | None = None
+    per_host_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class Check:
     client_key: str | None = None
     #: False when the tls group of the check's port says ``verify: false``.
     verify: bool = True
+    #: At most this many of the run's connections in flight to one address and port (engine).
+    per_host_concurrency: int = 4
     #: Masks the inventory's secrets; probes pass every message and detail through it.
     redact: Redact = field(default_factory=Redactor, compare=False, hash=False, repr=False)
 
@@ -147,6 +150,11 @@ def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSetti
         "resolvers": model.resolver_specs(target),
         "ca_bundle": setting("ca_bundle"),
         "proxy": setting("proxy"),
+        "per_host_concurrency": (
+            overrides.per_host_concurrency
+            if overrides.per_host_concurrency is not None
+            else setting("per_host_concurrency")
+        ),
         "redact": loaded.redactor,
     }
 

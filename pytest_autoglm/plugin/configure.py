@@ -28,7 +28,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in KIND_MARKERS.values():
         config.addinivalue_line("markers", line)
     options = read_options(config)
-    overrides = RunSettings(timeout=options.timeout, retries=options.retries)
+    overrides = RunSettings(
+        timeout=options.timeout, retries=options.retries, per_host_concurrency=options.per_host_concurrency
+    )
     slots: list[InventorySlot] = []
     with gc_paused():
         _load(config, options, overrides, slots)

@@ -15,6 +15,10 @@ HELP_REPORT_DIR = "folder for <environment>.json and <environment>.html reports 
 HELP_TIMEOUT = "per-attempt timeout for every check, overriding the inventories: '250ms', '5s', '1m' or seconds"
 HELP_RETRIES = "extra attempts after the first for transient failures, overriding the inventories"
 HELP_CONCURRENCY = "probes in flight at once (default: 256)"
+HELP_PER_HOST_CONCURRENCY = (
+    "connections in flight at once to one address and port, overriding the inventories' "
+    "defaults.per_host_concurrency (default: 4)"
+)
 HELP_FAIL_ON = "lowest severity whose failures fail the run: critical (default) or warning"
 HELP_ENGINE = (
     "where the inventory's probes run: 'process' (a forked child with a core of its own), 'thread' (a thread "
@@ -45,6 +49,7 @@ class Options:
     distribute: bool = False
     engine: str = "auto"
     order: str = "auto"
+    per_host_concurrency: int | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autoglm-timeout", metavar="DURATION", default=None, help=HELP_TIMEOUT)
     group.addoption("--autoglm-retries", metavar="N", default=None, help=HELP_RETRIES)
     group.addoption("--autoglm-concurrency", metavar="N", default=None, help=HELP_CONCURRENCY)
+    group.addoption("--autoglm-per-host-concurrency", metavar="N", default=None, help=HELP_PER_HOST_CONCURRENCY)
     group.addoption("--autoglm-fail-on", metavar="SEVERITY", default=None, help=HELP_FAIL_ON)
     group.addoption("--autoglm-engine", metavar="MODE", default=None, help=HELP_ENGINE)
     group.addoption("--autoglm-order", metavar="ORDER", default=None, help=HELP_ORDER)
@@ -63,6 +69,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("autoglm_timeout", HELP_TIMEOUT, default=None)
     parser.addini("autoglm_retries", HELP_RETRIES, default=None)
     parser.addini("autoglm_concurrency", HELP_CONCURRENCY, default=None)
+    parser.addini("autoglm_per_host_concurrency", HELP_PER_HOST_CONCURRENCY, default=None)
     parser.addini("autoglm_fail_on", HELP_FAIL_ON, default=None)
     parser.addini("autoglm_engine", HELP_ENGINE, default=None)
     parser.addini("autoglm_order", HELP_ORDER, default=None)
@@ -146,6 +153,11 @@ def read_options(config: pytest.Config) -> Options:
     if text is not None:
         concurrency = _int(text, where, 1, 100_000)
 
+    per_host_concurrency = None
+    text, where = _raw(config, "per_host_concurrency")
+    if text is not None:
+        per_host_concurrency = _int(text, where, 1, 10_000)
+
     fail_on = "critical"
     text, where = _raw(config, "fail_on")
     if text is not None:
@@ -172,4 +184,15 @@ def read_options(config: pytest.Config) -> Options:
     report_dir = Path(text) if text else Path(DEFAULT_REPORT_DIR)
     if not report_dir.is_absolute():  # an ini value is relative to the rootdir, as autoglm_target is
         report_dir = (config.rootpath if where.startswith("ini") else Path.cwd()) / report_dir
-    return Options(tuple(targets), report_dir, timeout, retries, concurrency, fail_on, distribute, engine, order)
+    return Options(
+        tuple(targets),
+        report_dir,
+        timeout,
+        retries,
+        concurrency,
+        fail_on,
+        distribute,
+        engine,
+        order,
+        per_host_concurrency,
+    )
