@@ -141,5 +141,10 @@ CORS_HOLES: Final[tuple[str, ...]] = (
     "vary_origin",
 )
 
+#: The CORS probes a server that echoes any Origin fails anyway: with ``reflect_any_origin`` failed
+#: (reason ``reflects_any_origin``) they, and the entry's ``deny`` origins, are its consequences
+#: (reason ``upstream``), so one misconfiguration is one red item.
+REFLECTION_IMPLIES: Final = frozenset({"null_origin", "suffix_bypass", "prefix_bypass"})
+
 #: CORS misconfigurations reported with warning severity whatever the target's severity.
 WARNING_MISCONFIGURATIONS: Final = frozenset({"vary_origin"})

@@ -109,6 +109,8 @@ def blocks(lower: Check, result: CheckResult) -> bool:
         return True
     if lower.kind is Layer.TLS:
         return result.reason in _TLS_BLOCKING or result.layer in (Layer.DNS, Layer.TCP)
+    if lower.kind is Layer.CORS:  # a server that echoes any Origin: the holes it implies are consequences
+        return result.reason is Reason.REFLECTS_ANY_ORIGIN
     return False
 
 

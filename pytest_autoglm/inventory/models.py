@@ -367,7 +367,11 @@ class CorsCheck(_Model):
     allow: list[Origin] = Field(default_factory=list)
     deny: list[Origin] = Field(default_factory=list)
     methods: list[Annotated[str, Field(pattern=r"^[A-Za-z]+$")]] = Field(default_factory=lambda: ["GET"])
-    headers: list[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]] = Field(default_factory=list)
+    #: Request header names, or ``Name: value`` when the value decides whether the header is
+    #: CORS-safelisted (``Content-Type: text/plain`` needs no Access-Control-Allow-Headers).
+    headers: list[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*:[^\r\n]*)?$")]] = Field(
+        default_factory=list
+    )
     credentials: bool = False
     probe_misconfigurations: bool = True
 

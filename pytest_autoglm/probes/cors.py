@@ -20,9 +20,10 @@ Judged as Fetch does:
 - preflight headers: names compared case-insensitively; ``*`` counts only without
   credentials. The Fetch standard excludes ``Authorization`` from ``*``, but Chromium lets
   ``*`` cover it: the probe judges as the browser does and says so in the message; Accept, Accept-Language and
-  Content-Language need no permission. ``Content-Type`` is treated as needing
-  permission, because a declared content type is almost always a non-safelisted one
-  such as ``application/json``;
+  Content-Language need no permission, nor does a ``Content-Type`` declared with a safelisted
+  value (``Content-Type: text/plain``, ``application/x-www-form-urlencoded``,
+  ``multipart/form-data``). A ``Content-Type`` declared by name only is treated as needing
+  permission, because a declared content type is almost always one such as ``application/json``;
 - the preflight must answer 2xx.
 
 Redirects are not followed (a preflight may not redirect; the actual response is judged
@@ -87,6 +88,10 @@ CORS_HOLE_SEVERITY: dict[str, str] = {hole: "critical" for hole in CORS_HOLES} |
 SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 _NORMALIZED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})
+#: Fetch: a Content-Type whose MIME type essence is one of these is a CORS-safelisted request header.
+SAFELISTED_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+#: Fetch's CORS-unsafe request-header bytes (besides controls other than tab).
+_UNSAFE_BYTES = frozenset('"():<>?@[\\]{}\x7f')
 _NON_WILDCARD_HEADERS = frozenset({"authorization"})
 _EVIL_SUFFIX = "evil.test"
 _EVIL_PREFIX = "evil"
@@ -162,6 +167,37 @@ class _Exchange:
             "status": self.hop.status,
             "response_headers": received,
         }
+
+
+def _safelisted(name: str, value: str | None) -> bool:
+    """Fetch's "CORS-safelisted request-header": such a header needs no Access-Control-Allow-Headers.
+
+    Without a value (the inventory gave only the name) ``Content-Type`` counts as unsafe: a declared
+    content type is almost always one like ``application/json``.
+    """
+    if value is None:
+        return name in SAFELISTED_HEADERS
+    if len(value) > 128:
+        return False
+    if name == "content-type":
+        if any(c in _UNSAFE_BYTES or (ord(c) < 0x20 and c != "\t") for c in value):
+            return False
+        essence = value.split(";", 1)[0].strip().lower()
+        return essence in SAFELISTED_CONTENT_TYPES
+    if name == "accept":
+        return not any(c in _UNSAFE_BYTES or (ord(c) < 0x20 and c != "\t") for c in value)
+    if name in ("accept-language", "content-language"):
+        return all(c.isalnum() or c in " *,-.;=" for c in value)
+    return False
+
+
+def parse_headers(entries: Sequence[str]) -> dict[str, str | None]:
+    """Declared request headers (``Name`` or ``Name: value``) by lower-case name."""
+    out: dict[str, str | None] = {}
+    for entry in entries:
+        name, sep, value = entry.partition(":")
+        out[name.strip().lower()] = value.strip() if sep else None
+    return out
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -244,7 +280,7 @@ async def _browser_fetch(
 ) -> _Judgement:
     """What a browser does for one cross-origin ``fetch(url, {method, headers})``."""
     url = httpx.URL(expect.url)
-    unsafe = sorted({h.strip().lower() for h in expect.headers} - SAFELISTED_HEADERS)
+    unsafe = sorted(n for n, v in parse_headers(expect.headers).items() if not _safelisted(n, v))
     if method not in SAFELISTED_METHODS or unsafe:
         sent = {"Origin": origin, "Access-Control-Request-Method": method}
         if unsafe:
