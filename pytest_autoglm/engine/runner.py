@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pytest_autoglm.core.records import CheckResult, Verdict
+from pytest_autoglm.core.sanitize import tree_without_internals, without_internals
 from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
 from pytest_autoglm.engine import dispatch
 from pytest_autoglm.engine.retry import with_retries
@@ -333,15 +334,18 @@ class Engine:
         except Exception as exc:  # a bug or a broken local setup: outcome error, never a hang
             result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(exc).__name__}: {exc}")
         elapsed_ms = clock.elapsed_ms()
+        message, details = result.message, result.details
+        if not result.passed:  # the one net under every probe: no addresses or task reprs in a report
+            message, details = without_internals(message), tree_without_internals(details)
         return CheckResult(
             result.outcome,
             result.layer,
             result.reason,
-            result.message,
+            message,
             result.address,
             result.attempts,
             elapsed_ms,
-            result.details,
+            details,
         )
 
     async def _upstream_failure(self, check: Check) -> CheckResult | None:

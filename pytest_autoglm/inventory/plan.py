@@ -8,7 +8,6 @@ One :class:`Check` is one pytest item. Ids follow the contract:
 
 from __future__ import annotations
 
-
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from pytest_autoglm.core.sanitize import without_internals
 from pytest_autoglm.core.values import format_duration
 from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.errmap import (
@@ -123,8 +124,9 @@ def error_transient(exc: BaseException, reason: Reason) -> bool | None:
 
 
 def describe_error(exc: BaseException) -> str:
-    """The first non-empty message along the cause chain (httpx often wraps an empty one)."""
+    """The first non-empty message along the cause chain (httpx often wraps an empty one), without
+    interpreter internals (anyio's "Cancelled via cancel scope 7f... by <Task ...>")."""
     for cause in _causes(exc):
         if str(cause):
-            return str(cause)
+            return without_internals(str(cause))
     return type(exc).__name__
