@@ -21,8 +21,9 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pytest_autoglm.core.records import CheckResult, Verdict
 from pytest_autoglm.core.sanitize import tree_without_internals, without_internals
-from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
+from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, TIME_REASONS, Layer, Outcome, Reason
 from pytest_autoglm.engine import dispatch
+from pytest_autoglm.engine.lateness import LatenessMeter, tolerance
 from pytest_autoglm.engine.retry import with_retries
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.dns import DnsSession
@@ -40,6 +41,12 @@ DEFAULT_TLS_CONCURRENCY = 128
 #: Checks judged on a latency run after everything else, this many at a time, so that the
 #: engine's own load (hundreds of handshakes in one process) is not counted as server time.
 LATENCY_CONCURRENCY = 4
+#: Repeats of one check's attempts spoiled by the checker's own lateness, at most.
+MAX_SPOILED_REPEATS = 2
+#: Spoiled attempts repeated per session: this many, plus one per :data:`SPOIL_BUDGET_PER` checks
+#: scheduled; past it a spoiled attempt is judged ``overloaded`` at once, so the run stays bounded.
+SPOIL_BUDGET_BASE = 16
+SPOIL_BUDGET_PER = 4
 #: Added to :func:`stall_limit`, so that a slow machine is never taken for a stuck engine.
 STALL_MARGIN_S = 10.0
 
@@ -153,6 +160,11 @@ class Engine:
         self._dns = DnsSession()  # answers and UDP sockets shared by the run's checks (loop side)
         self._dns_attempt = functools.partial(dispatch.dns_attempt, session=self._dns)
         self._quiet: asyncio.Event | None = None
+        self._meter = LatenessMeter()
+        self._calm: asyncio.Semaphore | None = None  # repeats of spoiled attempts: few at a time
+        self._spoil_budget = SPOIL_BUDGET_BASE
+        #: Attempts whose time-based verdict the checker's own lateness spoiled (loop side; read anywhere).
+        self.spoiled_attempts = 0
 
     # -- thread-side API -------------------------------------------------------------------------------------
 
@@ -171,10 +183,13 @@ class Engine:
                 self._latency_slots = asyncio.Semaphore(LATENCY_CONCURRENCY)
                 self._quiet = asyncio.Event()
                 self._quiet.set()
+                self._calm = asyncio.Semaphore(LATENCY_CONCURRENCY)
+                loop.call_soon(self._meter.start)
                 ready.set()
                 try:
                     loop.run_forever()
                 finally:
+                    self._meter.stop()
                     loop.close()
 
             self._thread = threading.Thread(target=run, name="autoglm-engine", daemon=True)
@@ -190,6 +205,7 @@ class Engine:
             future: concurrent.futures.Future[CheckResult] = concurrent.futures.Future()
             future.add_done_callback(self._progress)
             self._futures[check.id] = future
+        self._spoil_budget += len(fresh) // SPOIL_BUDGET_PER  # a plain int: read and written under the GIL
         if fresh:
             limit = self._fixed_stall_limit if self._fixed_stall_limit is not None else stall_limit(fresh)
             with self._lock:
@@ -402,22 +418,59 @@ class Engine:
         lookup included) runs from its first attempt; an attempt gets ``check.timeout`` or what
         is left of the budget. Probes bound themselves by the timeout they are given; the
         engine's own bound is a safety net a little wider, so a probe bug costs that, never a hang.
+
+        A time-based failure (``TIME_REASONS``) during which the checker itself was late by more
+        than :func:`~pytest_autoglm.engine.lateness.tolerance` is *spoiled*: not a verdict. It is
+        repeated (with few neighbours, its time left out of the budget) up to
+        :data:`MAX_SPOILED_REPEATS` times within the session's budget, then judged ``overloaded``.
         """
+        spoiled: list[float] = []
+        while True:
+            verdict, late, was_spoiled = await self._attempt(check, probe, clock, dest, calm=bool(spoiled))
+            if not was_spoiled:
+                if spoiled:
+                    verdict = _with_details(verdict, spoiled_attempts=len(spoiled))
+                return verdict
+            spoiled.append(late)
+            self.spoiled_attempts += 1
+            if len(spoiled) > MAX_SPOILED_REPEATS or self._spoil_budget <= 0:
+                return _overloaded(check, verdict, spoiled)
+            self._spoil_budget -= 1
+
+    async def _attempt(
+        self,
+        check: Check,
+        probe: Callable[[Check], Awaitable[Verdict]],
+        clock: _Clock,
+        dest: tuple[str, int] | None,
+        *,
+        calm: bool,
+    ) -> tuple[Verdict, float, bool]:
+        """One attempt, how late the checker was during it (seconds), and whether that spoiled it. A repeat of a spoiled
+        attempt (``calm``) also waits for one of a few calm slots: lower concurrency; its time, like
+        the spoiled attempt's, is not taken from the check's budget."""
         slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
-        assert slots is not None
+        assert slots is not None and self._calm is not None
         queued = time.monotonic()
-        async with self._host_slot(check, dest), slots:
+        calm_slot: contextlib.AbstractAsyncContextManager[Any] = self._calm if calm else contextlib.nullcontext()
+        async with calm_slot, self._host_slot(check, dest), slots:
             clock.start(queued_since=queued)
             left = clock.left(check.deadline)
             if left < check.timeout:
                 check = dataclasses.replace(check, timeout=max(left, MIN_ATTEMPT_S))
+            began, mark = time.monotonic(), self._meter.mark()
             try:
                 async with asyncio.timeout(2 * check.timeout + SAFETY_GRACE_S):
-                    return await probe(check)
+                    verdict = await probe(check)
             except TimeoutError:
-                return Verdict.fail(
+                verdict = Verdict.fail(
                     check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s"
                 )
+            late = self._meter.since(mark)
+            spoiled = not verdict.passed and verdict.reason in TIME_REASONS and late > tolerance(check.timeout)
+            if spoiled:
+                clock.exclude(time.monotonic() - began)  # a spoiled attempt does not use up the budget
+            return verdict, late, spoiled
 
     async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
@@ -497,6 +550,11 @@ class _Clock:
         elif queued_since is not None:
             self.started += now - queued_since
 
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` out of the budget (an attempt the checker's own lateness spoiled)."""
+        if self.started is not None:
+            self.started += seconds
+
     def left(self, budget: float) -> float:
         """Seconds left of ``budget`` counted from the start."""
         return budget if self.started is None else budget - (time.monotonic() - self.started)
@@ -505,11 +563,32 @@ class _Clock:
         return 0.0 if self.started is None else (time.monotonic() - self.started) * 1000
 
 
+def _with_details(verdict: Verdict, **extra: Any) -> Verdict:
+    return dataclasses.replace(verdict, details={**verdict.details, **extra})
+
+
+def _overloaded(check: Check, verdict: Verdict, spoiled: Sequence[float]) -> Verdict:
+    """A time-based verdict the checker could not judge: ``error``/``overloaded``, never the target's fault."""
+    lags = ", ".join(f"{late * 1000:.0f}ms" for late in spoiled)
+    message = (
+        f"{check.host}: cannot judge, this machine was too busy: the checker itself was late by {lags} "
+        f"during {len(spoiled)} attempt(s) of {check.timeout:g}s (tolerance "
+        f"{tolerance(check.timeout) * 1000:.0f}ms); it would have said {verdict.reason}: {verdict.message}"
+    )
+    details = {
+        **verdict.details,
+        "spoiled_attempts": len(spoiled),
+        "lag_ms": [round(late * 1000, 1) for late in spoiled],
+        "would_be": str(verdict.reason),
+    }
+    return Verdict.fail(verdict.layer or check.kind, Reason.OVERLOADED, message, details=details, transient=False)
+
+
 def _final(verdict: Verdict, attempts: int) -> CheckResult:
     if verdict.passed:
         return CheckResult(Outcome.PASSED, None, None, verdict.message, verdict.address, attempts, 0.0, verdict.details)
     message = verdict.message + (f" ({attempts} attempts)" if attempts > 1 else "")
-    outcome = Outcome.ERROR if verdict.reason is Reason.SETUP else Outcome.FAILED
+    outcome = Outcome.ERROR if verdict.reason in (Reason.SETUP, Reason.OVERLOADED) else Outcome.FAILED
     return CheckResult(outcome, verdict.layer, verdict.reason, message, verdict.address, attempts, 0.0, verdict.details)
 
 
