@@ -41,6 +41,9 @@ DEFAULT_TLS_CONCURRENCY = 128
 #: Checks judged on a latency run after everything else, this many at a time, so that the
 #: engine's own load (hundreds of handshakes in one process) is not counted as server time.
 LATENCY_CONCURRENCY = 4
+#: Repeats of spoiled attempts run with 1/CALM_SHARE of ``concurrency`` in flight (at least
+#: LATENCY_CONCURRENCY): lower than the burst that spoiled them, wide enough to stay quick.
+CALM_SHARE = 8
 #: Repeats of one check's attempts spoiled by the checker's own lateness, at most.
 MAX_SPOILED_REPEATS = 2
 #: Spoiled attempts repeated per session: this many, plus one per :data:`SPOIL_BUDGET_PER` checks
@@ -183,7 +186,7 @@ class Engine:
                 self._latency_slots = asyncio.Semaphore(LATENCY_CONCURRENCY)
                 self._quiet = asyncio.Event()
                 self._quiet.set()
-                self._calm = asyncio.Semaphore(LATENCY_CONCURRENCY)
+                self._calm = asyncio.Semaphore(max(LATENCY_CONCURRENCY, self.concurrency // CALM_SHARE))
                 loop.call_soon(self._meter.start)
                 ready.set()
                 try:
