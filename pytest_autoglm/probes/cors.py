@@ -5,9 +5,13 @@ declared header that is not CORS-safelisted) first gets a preflight ``OPTIONS`` 
 ``Origin``, ``Access-Control-Request-Method`` and ``Access-Control-Request-Headers``
 (lower-case, sorted, comma-joined, as browsers send it); if the browser would accept the
 preflight, the actual request follows with ``Origin``. Neither carries credentials or the
-declared headers' values (we only know their names); no body is read. The actual request
-is always a GET or HEAD: a checker must not POST, PUT or DELETE against a live service,
-and the CORS headers of the response are judged the same whatever its status.
+declared headers' values; no body is read. The actual request is always a GET or HEAD: a
+checker must not POST, PUT or DELETE against a live service, and the CORS headers of the
+response are judged the same whatever its status. One exception keeps the real method's rules:
+before standing in with a GET for a preflighted method, the probe asks with a method token no
+server implements (``METHOD_CHECK``); a 405 whose ``Allow`` lacks the real method is what the
+actual request would get (a browser fails on it unless it carries CORS headers), so that answer
+is judged instead.
 
 Judged as Fetch does:
 
@@ -269,6 +273,10 @@ def _judge_preflight(ex: _Exchange, origin: str, method: str, unsafe: list[str],
 
 def _judge_actual(ex: _Exchange, origin: str, credentials: bool) -> _Judgement:
     check = _cors_check(ex, origin, credentials)
+    if not check.allowed and ex.hop.status == 405 and ex.header("allow") is not None:
+        allow = ex.header("allow")
+        msg = f"the server does not serve {ex.method} here (405, Allow: {allow}), and {check.message}"
+        return _Judgement(False, msg, check.reason)
     if not check.allowed and ex.hop.status >= 500:
         msg = f"the actual request got status {ex.hop.status} ({check.message})"
         return _Judgement(False, msg, Reason.STATUS, layer=Layer.HTTP, transient=True)
@@ -291,11 +299,41 @@ async def _browser_fetch(
         if not judgement.allowed:
             return judgement
     sent = {"Origin": origin}
+    if method not in SAFELISTED_METHODS:
+        routed = await _method_routed(attempt, url, origin, method, log)
+        if routed is not None:  # the actual request would get this 405: judge its CORS headers
+            return _judge_actual(routed, origin, expect.credentials)
     # Never send a state-changing method to a live service: the CORS headers of the actual
     # response are judged the same whatever its status, so a GET stands in for POST/PUT/DELETE.
     hop = await attempt.exchange(url, method if method in ("GET", "HEAD") else "GET", sent, max_body=0)
     log.append(actual := _Exchange("actual", origin, method, sent, hop))
     return _judge_actual(actual, origin, expect.credentials)
+
+
+#: A method token no server implements: asking with it is safe (nothing can act on it), and a server
+#: that routes by method answers 405 with the methods it serves in ``Allow`` (RFC 9110 15.5.6).
+METHOD_CHECK = "AUTOGLM-METHOD-CHECK"
+
+
+async def _method_routed(
+    attempt: HttpAttempt, url: httpx.URL, origin: str, method: str, log: list[_Exchange]
+) -> _Exchange | None:
+    """Whether the actual ``method`` would be refused with a 405, learned without sending it.
+
+    A preflight can allow a method the resource does not serve (a route for ``PATCH`` but not the
+    ``patch`` a page sends): the browser then gets a 405, usually without CORS headers, and fails.
+    The probe asks with :data:`METHOD_CHECK` instead: a 405 whose ``Allow`` lacks ``method``
+    (compared case-sensitively, as servers route) is what the actual request would get, and is
+    returned as its stand-in; anything else (the method listed, no ``Allow``, no 405) says nothing.
+    """
+    sent = {"Origin": origin}
+    hop = await attempt.exchange(url, METHOD_CHECK, sent, max_body=0)
+    ex = _Exchange("method check", origin, method, sent, hop)
+    log.append(ex)
+    allow = ex.header("allow")
+    if hop.status != 405 or allow is None or method in _split_list(allow):
+        return None
+    return _Exchange("actual", origin, method, sent, hop)
 
 
 def _details(attempt: HttpAttempt, expect: CorsExpectation, log: list[_Exchange], **extra: Any) -> dict[str, Any]:

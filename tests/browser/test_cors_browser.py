@@ -188,12 +188,6 @@ CASES: tuple[Case, ...] = (
         "denied",
         {"acao": ECHO, "acam": "patch"},
         method="patch",
-        disagreement=(
-            "the preflight allows 'patch', but /hand's route answers the actual 'patch' request with 405 and no "
-            "CORS headers, so Chromium rejects it (TypeError); the probe never sends the actual method - it "
-            "sends a GET in its place (cors.py: no state-changing requests to a live service) - and that GET "
-            "gets Access-Control-Allow-Origin, so it says allowed"
-        ),
     ),
     # Content-Type
     Case("content-type-json-not-allowed", "/hand", "denied", {"acao": ECHO}, method="POST", headers=JSON_CT),
