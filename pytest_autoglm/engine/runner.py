@@ -429,7 +429,7 @@ class Engine:
         """
         spoiled: list[float] = []
         while True:
-            verdict, late, was_spoiled = await self._attempt(check, probe, clock, dest, calm=bool(spoiled))
+            verdict, late, was_spoiled = await self._attempt(check, probe, clock, dest, repeat=bool(spoiled))
             if not was_spoiled:
                 if spoiled:
                     verdict = _with_details(verdict, spoiled_attempts=len(spoiled))
@@ -447,19 +447,19 @@ class Engine:
         clock: _Clock,
         dest: tuple[str, int] | None,
         *,
-        calm: bool,
+        repeat: bool,
     ) -> tuple[Verdict, float, bool]:
         """One attempt, how late the checker was during it (seconds), and whether that spoiled it. A repeat of a spoiled
         attempt (``calm``) also waits for one of a few calm slots: lower concurrency; its time, like
-        the spoiled attempt's, is not taken from the check's budget."""
+        the spoiled attempt's, is not taken from the check's budget, and it always gets the full timeout."""
         slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
         assert slots is not None and self._calm is not None
         queued = time.monotonic()
-        calm_slot: contextlib.AbstractAsyncContextManager[Any] = self._calm if calm else contextlib.nullcontext()
+        calm_slot: contextlib.AbstractAsyncContextManager[Any] = self._calm if repeat else contextlib.nullcontext()
         async with calm_slot, self._host_slot(check, dest), slots:
             clock.start(queued_since=queued)
             left = clock.left(check.deadline)
-            if left < check.timeout:
+            if left < check.timeout and not repeat:
                 check = dataclasses.replace(check, timeout=max(left, MIN_ATTEMPT_S))
             began, mark = time.monotonic(), self._meter.mark()
             try:

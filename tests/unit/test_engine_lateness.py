@@ -143,3 +143,18 @@ def test_the_summary_counts_spoiled_attempts() -> None:
 
     entries = [{"details": {"spoiled_attempts": 2}}, {"details": {}}, {"details": {"spoiled_attempts": 1}}, {}]
     assert spoiled_attempts(entries) == 3
+
+
+def test_a_repeat_gets_the_whole_timeout(tmp_path: Path) -> None:
+    """The spoiled attempt's time is not the item's: the repeat waits the full timeout, as a quiet run would."""
+    with _silent_http() as port:
+        check = _check(tmp_path, port, timeout="400ms")
+        engine = Engine()
+        try:
+            engine.schedule([check])
+            _block_loop(engine, 0.6)  # longer than the attempt's whole budget
+            result = engine.result(check)
+        finally:
+            engine.close()
+    assert (result.reason, result.details.get("spoiled_attempts")) == (Reason.TIMEOUT, 1), result.message
+    assert "within 400ms" in result.message, result.message

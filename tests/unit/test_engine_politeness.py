@@ -3,6 +3,7 @@ its listen backlog of 5, behind a CORS check with its misconfiguration probes an
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -104,7 +105,9 @@ def test_a_backlog_5_server_sees_at_most_4_connections_and_nothing_is_retried(tm
         r.message for r in results if not r.passed or r.attempts > 1
     ]
     assert 1 <= _Cors.most_in_flight <= 4
-    if before is not None and after is not None:
+    # The kernel's counter is per network namespace: other processes' small servers count too. It
+    # is evidence only when this test runs alone (not in an xdist worker beside other tests).
+    if before is not None and after is not None and "PYTEST_XDIST_WORKER" not in os.environ:
         assert after == before, f"{after - before} SYNs dropped by a full listen queue"
 
 
