@@ -103,6 +103,7 @@ class Reason(StrEnum):
     # failover groups
     DEGRADED = "degraded"
     NOT_ENOUGH = "not_enough"
+    OVERLOADED = "overloaded"  # the checker itself was too late to judge a time-based verdict (outcome error)
 
 
 class Severity(StrEnum):
@@ -112,21 +113,51 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-#: Reasons whose failure may be transient, so an attempt that ends with one is retried.
-TRANSIENT_REASONS: Final = frozenset(
-    {
-        Reason.TIMEOUT,
-        Reason.SERVFAIL,
-        Reason.REFUSED,
-        Reason.FILTERED,
-        Reason.UNREACHABLE,
-        Reason.HANDSHAKE,
-        Reason.PROTOCOL,
-        Reason.UNAVAILABLE,
-        Reason.DEADLINE,
-        Reason.PROXY,
-    }
-)
+class Retry(StrEnum):
+    """Whether a failed attempt with a given reason is worth another (the engine's one retry rule)."""
+
+    TRANSIENT = "transient"  # retried unless the probe saw a definite answer (a timeout may be a lost packet)
+    IF_NOT_DEFINITE = "if not definite"  # retried only when the probe says the answer was cut, not given
+    DEFINITE = "definite"  # never retried: the peer (or this machine's policy) answered
+
+
+#: The one table of which reasons may be transient (docs/reports.md "Which failures are retried").
+#: Reasons not listed are definite answers: a wrong record, an expired certificate, a 404, a CORS
+#: header the server sent. ``handshake`` is retried only when the connection was cut without an
+#: answer (EOF, reset), never for an alert or a local refusal ("dh key too small", "excessive
+#: message size"); ``status`` and ``preflight`` only for a 5xx.
+RETRY_RULES: Final[dict[Reason, Retry]] = {
+    Reason.TIMEOUT: Retry.TRANSIENT,
+    Reason.SERVFAIL: Retry.TRANSIENT,
+    Reason.REFUSED: Retry.TRANSIENT,
+    Reason.FILTERED: Retry.TRANSIENT,
+    Reason.UNREACHABLE: Retry.TRANSIENT,
+    Reason.PROTOCOL: Retry.TRANSIENT,
+    Reason.UNAVAILABLE: Retry.TRANSIENT,
+    Reason.DEADLINE: Retry.TRANSIENT,
+    Reason.PROXY: Retry.TRANSIENT,
+    Reason.HANDSHAKE: Retry.IF_NOT_DEFINITE,
+    Reason.STATUS: Retry.IF_NOT_DEFINITE,
+    Reason.PREFLIGHT: Retry.IF_NOT_DEFINITE,
+}
+
+#: Reasons transient by default: a probe's Verdict with one of these is retried unless it says otherwise.
+TRANSIENT_REASONS: Final = frozenset(r for r, rule in RETRY_RULES.items() if rule is Retry.TRANSIENT)
+
+#: Reasons whose verdict is a time measurement: they stand only when the time passed on the wire,
+#: not while the checker itself was late (engine: spoiled attempts, reason ``overloaded``).
+TIME_REASONS: Final = frozenset({Reason.TIMEOUT, Reason.FILTERED, Reason.SLOW})
+
+
+def retry_rule(reason: Reason | None) -> Retry:
+    """The retry rule of a reason (definite when it is not in :data:`RETRY_RULES`)."""
+    return Retry.DEFINITE if reason is None else RETRY_RULES.get(reason, Retry.DEFINITE)
+
+
+def worth_retrying(reason: Reason | None, transient: bool) -> bool:
+    """Whether a failed attempt is retried: its reason may be transient and its probe saw no definite answer."""
+    return transient and retry_rule(reason) is not Retry.DEFINITE
+
 
 #: DNS reasons meaning "the name does not resolve": they block higher layers.
 NAME_DOES_NOT_RESOLVE: Final = frozenset({Reason.NXDOMAIN, Reason.SERVFAIL, Reason.REFUSED, Reason.TIMEOUT})
@@ -140,6 +171,11 @@ CORS_HOLES: Final[tuple[str, ...]] = (
     "wildcard_credentials",
     "vary_origin",
 )
+
+#: The CORS probes a server that echoes any Origin fails anyway: with ``reflect_any_origin`` failed
+#: (reason ``reflects_any_origin``) they, and the entry's ``deny`` origins, are its consequences
+#: (reason ``upstream``), so one misconfiguration is one red item.
+REFLECTION_IMPLIES: Final = frozenset({"null_origin", "suffix_bypass", "prefix_bypass"})
 
 #: CORS misconfigurations reported with warning severity whatever the target's severity.
 WARNING_MISCONFIGURATIONS: Final = frozenset({"vary_origin"})

@@ -53,6 +53,28 @@ def speaks_tls(check: Check) -> bool:
     return url is not None and url.startswith("https:")
 
 
+def destination(check: Check, address: str | None) -> tuple[str, int] | None:
+    """The address and port one attempt connects to, for the per-destination limit (None: DNS).
+
+    Behind a proxy the attempt connects to the proxy, so that is the destination counted.
+    """
+    spec = check.spec
+    if isinstance(spec, TcpCheckSpec):
+        return (address or check.host, spec.port)
+    if isinstance(spec, TlsSection):
+        return (address or check.host, spec.port)
+    url = web_url(spec)
+    if url is None:
+        return None
+    if check.proxy:
+        try:
+            return url_host_port(check.proxy)
+        except ValueError:  # the probe reports an unusable proxy itself
+            return None
+    host, port = url_host_port(url)
+    return (address or host, port)
+
+
 def connect_host(check: Check) -> str | None:
     """The host whose addresses the check is made against; None when a proxy connects by name."""
     if check.kind in (Layer.TCP, Layer.TLS, Layer.GRPC, Layer.ICMP):

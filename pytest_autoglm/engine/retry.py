@@ -7,6 +7,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from pytest_autoglm.core.records import Verdict
+from pytest_autoglm.core.vocabulary import worth_retrying
 
 
 def backoff_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:
@@ -32,7 +33,7 @@ async def with_retries(
     while True:
         verdict = await attempt_once()
         attempt += 1
-        if verdict.passed or not verdict.transient or attempt > retries:
+        if verdict.passed or not worth_retrying(verdict.reason, verdict.transient) or attempt > retries:
             return verdict, attempt
         delay = backoff_delay(attempt - 1, backoff, rng)
         if time_left is not None and time_left() - delay <= 0:

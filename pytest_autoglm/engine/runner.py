@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import threading
@@ -19,8 +20,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pytest_autoglm.core.records import CheckResult, Verdict
-from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, Layer, Outcome, Reason
+from pytest_autoglm.core.sanitize import tree_without_internals, without_internals
+from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, TIME_REASONS, Layer, Outcome, Reason
 from pytest_autoglm.engine import dispatch, groups
+from pytest_autoglm.engine.lateness import LatenessMeter, tolerance
 from pytest_autoglm.engine.retry import with_retries
 from pytest_autoglm.inventory.plan import Check
 from pytest_autoglm.probes.dns import DnsSession
@@ -38,6 +41,15 @@ DEFAULT_TLS_CONCURRENCY = 128
 #: Checks judged on a latency run after everything else, this many at a time, so that the
 #: engine's own load (hundreds of handshakes in one process) is not counted as server time.
 LATENCY_CONCURRENCY = 4
+#: Repeats of spoiled attempts run with 1/CALM_SHARE of ``concurrency`` in flight (at least
+#: LATENCY_CONCURRENCY): lower than the burst that spoiled them, wide enough to stay quick.
+CALM_SHARE = 8
+#: Repeats of one check's attempts spoiled by the checker's own lateness, at most.
+MAX_SPOILED_REPEATS = 2
+#: Spoiled attempts repeated per session: this many, plus one per :data:`SPOIL_BUDGET_PER` checks
+#: scheduled; past it a spoiled attempt is judged ``overloaded`` at once, so the run stays bounded.
+SPOIL_BUDGET_BASE = 16
+SPOIL_BUDGET_PER = 4
 #: Added to :func:`stall_limit`, so that a slow machine is never taken for a stuck engine.
 STALL_MARGIN_S = 10.0
 
@@ -108,6 +120,8 @@ def blocks(lower: Check, result: CheckResult) -> bool:
         return True
     if lower.kind is Layer.TLS:
         return result.reason in _TLS_BLOCKING or result.layer in (Layer.DNS, Layer.TCP)
+    if lower.kind is Layer.CORS:  # a server that echoes any Origin: the holes it implies are consequences
+        return result.reason is Reason.REFLECTS_ANY_ORIGIN
     return False
 
 
@@ -142,10 +156,18 @@ class Engine:
         self._slots: asyncio.Semaphore | None = None
         self._tls_slots: asyncio.Semaphore | None = None
         self._latency_slots: asyncio.Semaphore | None = None
+        #: Per destination (address, port): at most ``check.per_host_concurrency`` attempts in flight,
+        #: FIFO (asyncio.Semaphore wakes waiters in order), so a small server's listen queue never overflows.
+        self._host_slots: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._busy = 0  # scheduled checks that do not measure latency and have not finished
         self._dns = DnsSession()  # answers and UDP sockets shared by the run's checks (loop side)
         self._dns_attempt = functools.partial(dispatch.dns_attempt, session=self._dns)
         self._quiet: asyncio.Event | None = None
+        self._meter = LatenessMeter()
+        self._calm: asyncio.Semaphore | None = None  # repeats of spoiled attempts: few at a time
+        self._spoil_budget = SPOIL_BUDGET_BASE
+        #: Attempts whose time-based verdict the checker's own lateness spoiled (loop side; read anywhere).
+        self.spoiled_attempts = 0
 
     # -- thread-side API -------------------------------------------------------------------------------------
 
@@ -164,10 +186,13 @@ class Engine:
                 self._latency_slots = asyncio.Semaphore(LATENCY_CONCURRENCY)
                 self._quiet = asyncio.Event()
                 self._quiet.set()
+                self._calm = asyncio.Semaphore(max(LATENCY_CONCURRENCY, self.concurrency // CALM_SHARE))
+                loop.call_soon(self._meter.start)
                 ready.set()
                 try:
                     loop.run_forever()
                 finally:
+                    self._meter.stop()
                     loop.close()
 
             self._thread = threading.Thread(target=run, name="autoglm-engine", daemon=True)
@@ -183,6 +208,7 @@ class Engine:
             future: concurrent.futures.Future[CheckResult] = concurrent.futures.Future()
             future.add_done_callback(self._progress)
             self._futures[check.id] = future
+        self._spoil_budget += len(fresh) // SPOIL_BUDGET_PER  # a plain int: read and written under the GIL
         if fresh:
             limit = self._fixed_stall_limit if self._fixed_stall_limit is not None else stall_limit(fresh)
             with self._lock:
@@ -329,15 +355,18 @@ class Engine:
         except Exception as exc:  # a bug or a broken local setup: outcome error, never a hang
             result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(exc).__name__}: {exc}")
         elapsed_ms = clock.elapsed_ms()
+        message, details = result.message, result.details
+        if not result.passed:  # the one net under every probe: no addresses or task reprs in a report
+            message, details = without_internals(message), tree_without_internals(details)
         return CheckResult(
             result.outcome,
             result.layer,
             result.reason,
-            result.message,
+            message,
             result.address,
             result.attempts,
             elapsed_ms,
-            result.details,
+            details,
         )
 
     async def _result_of(self, check_id: str) -> CheckResult | None:
@@ -380,28 +409,86 @@ class Engine:
                 )
         return None
 
-    async def _guarded(self, check: Check, probe: Callable[[Check], Awaitable[Verdict]], clock: _Clock) -> Verdict:
+    def _host_slot(self, check: Check, dest: tuple[str, int] | None) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The per-destination slot of an attempt (a no-op for DNS lookups); the first check to
+        reach a destination sets its limit."""
+        if dest is None:
+            return contextlib.nullcontext()
+        slot = self._host_slots.get(dest)
+        if slot is None:
+            slot = self._host_slots[dest] = asyncio.Semaphore(max(1, check.per_host_concurrency))
+        return slot
+
+    async def _guarded(
+        self,
+        check: Check,
+        probe: Callable[[Check], Awaitable[Verdict]],
+        clock: _Clock,
+        dest: tuple[str, int] | None = None,
+    ) -> Verdict:
         """One attempt, once a slot is free; time counts from then, never the wait for the slot.
+
+        Two queues come first, neither counted as attempt time: the destination's own slots
+        (``per_host_concurrency``), then the engine's (``concurrency``, or the TLS cap). Taking the
+        destination's first keeps a busy destination's queue from holding engine slots idle.
 
         The check's whole budget (``check.deadline``: every attempt and backoff, the address
         lookup included) runs from its first attempt; an attempt gets ``check.timeout`` or what
         is left of the budget. Probes bound themselves by the timeout they are given; the
         engine's own bound is a safety net a little wider, so a probe bug costs that, never a hang.
+
+        A time-based failure (``TIME_REASONS``) during which the checker itself was late by more
+        than :func:`~pytest_autoglm.engine.lateness.tolerance` is *spoiled*: not a verdict. It is
+        repeated (with few neighbours, its time left out of the budget) up to
+        :data:`MAX_SPOILED_REPEATS` times within the session's budget, then judged ``overloaded``.
         """
+        spoiled: list[float] = []
+        while True:
+            verdict, late, was_spoiled = await self._attempt(check, probe, clock, dest, repeat=bool(spoiled))
+            if not was_spoiled:
+                if spoiled:
+                    verdict = _with_details(verdict, spoiled_attempts=len(spoiled))
+                return verdict
+            spoiled.append(late)
+            self.spoiled_attempts += 1
+            if len(spoiled) > MAX_SPOILED_REPEATS or self._spoil_budget <= 0:
+                return _overloaded(check, verdict, spoiled)
+            self._spoil_budget -= 1
+
+    async def _attempt(
+        self,
+        check: Check,
+        probe: Callable[[Check], Awaitable[Verdict]],
+        clock: _Clock,
+        dest: tuple[str, int] | None,
+        *,
+        repeat: bool,
+    ) -> tuple[Verdict, float, bool]:
+        """One attempt, how late the checker was during it (seconds), and whether that spoiled it. A repeat of a spoiled
+        attempt (``calm``) also waits for one of a few calm slots: lower concurrency; its time, like
+        the spoiled attempt's, is not taken from the check's budget, and it always gets the full timeout."""
         slots = self._tls_slots if dispatch.speaks_tls(check) else self._slots
-        assert slots is not None
-        async with slots:
-            clock.start()
+        assert slots is not None and self._calm is not None
+        queued = time.monotonic()
+        calm_slot: contextlib.AbstractAsyncContextManager[Any] = self._calm if repeat else contextlib.nullcontext()
+        async with calm_slot, self._host_slot(check, dest), slots:
+            clock.start(queued_since=queued)
             left = clock.left(check.deadline)
-            if left < check.timeout:
+            if left < check.timeout and not repeat:
                 check = dataclasses.replace(check, timeout=max(left, MIN_ATTEMPT_S))
+            began, mark = time.monotonic(), self._meter.mark()
             try:
                 async with asyncio.timeout(2 * check.timeout + SAFETY_GRACE_S):
-                    return await probe(check)
+                    verdict = await probe(check)
             except TimeoutError:
-                return Verdict.fail(
+                verdict = Verdict.fail(
                     check.kind, Reason.TIMEOUT, f"{check.host}: the probe overran its timeout of {check.timeout:g}s"
                 )
+            late = self._meter.since(mark)
+            spoiled = not verdict.passed and verdict.reason in TIME_REASONS and late > tolerance(check.timeout)
+            if spoiled:
+                clock.exclude(time.monotonic() - began)  # a spoiled attempt does not use up the budget
+            return verdict, late, spoiled
 
     async def _execute(self, check: Check, clock: _Clock) -> CheckResult:
         if check.kind is Layer.DNS:
@@ -422,8 +509,9 @@ class Engine:
             addresses = found
 
         async def one(address: str | None) -> tuple[Verdict, int]:
+            dest = dispatch.destination(check, address)
             return await with_retries(
-                lambda: self._guarded(check, lambda budgeted: dispatch.attempt(budgeted, address), clock),
+                lambda: self._guarded(check, lambda budgeted: dispatch.attempt(budgeted, address), clock, dest),
                 retries=check.retries,
                 backoff=check.backoff,
                 time_left=lambda: clock.left(check.deadline),
@@ -472,9 +560,18 @@ class _Clock:
     def __init__(self) -> None:
         self.started: float | None = None
 
-    def start(self) -> None:
+    def start(self, queued_since: float | None = None) -> None:
+        """Start at the first attempt's slot; a later attempt's wait for its slot is not budget time."""
+        now = time.monotonic()
         if self.started is None:
-            self.started = time.monotonic()
+            self.started = now
+        elif queued_since is not None:
+            self.started += now - queued_since
+
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` out of the budget (an attempt the checker's own lateness spoiled)."""
+        if self.started is not None:
+            self.started += seconds
 
     def left(self, budget: float) -> float:
         """Seconds left of ``budget`` counted from the start."""
@@ -484,11 +581,32 @@ class _Clock:
         return 0.0 if self.started is None else (time.monotonic() - self.started) * 1000
 
 
+def _with_details(verdict: Verdict, **extra: Any) -> Verdict:
+    return dataclasses.replace(verdict, details={**verdict.details, **extra})
+
+
+def _overloaded(check: Check, verdict: Verdict, spoiled: Sequence[float]) -> Verdict:
+    """A time-based verdict the checker could not judge: ``error``/``overloaded``, never the target's fault."""
+    lags = ", ".join(f"{late * 1000:.0f}ms" for late in spoiled)
+    message = (
+        f"{check.host}: cannot judge, this machine was too busy: the checker itself was late by {lags} "
+        f"during {len(spoiled)} attempt(s) of {check.timeout:g}s (tolerance "
+        f"{tolerance(check.timeout) * 1000:.0f}ms); it would have said {verdict.reason}: {verdict.message}"
+    )
+    details = {
+        **verdict.details,
+        "spoiled_attempts": len(spoiled),
+        "lag_ms": [round(late * 1000, 1) for late in spoiled],
+        "would_be": str(verdict.reason),
+    }
+    return Verdict.fail(verdict.layer or check.kind, Reason.OVERLOADED, message, details=details, transient=False)
+
+
 def _final(verdict: Verdict, attempts: int) -> CheckResult:
     if verdict.passed:
         return CheckResult(Outcome.PASSED, None, None, verdict.message, verdict.address, attempts, 0.0, verdict.details)
     message = verdict.message + (f" ({attempts} attempts)" if attempts > 1 else "")
-    outcome = Outcome.ERROR if verdict.reason is Reason.SETUP else Outcome.FAILED
+    outcome = Outcome.ERROR if verdict.reason in (Reason.SETUP, Reason.OVERLOADED) else Outcome.FAILED
     return CheckResult(outcome, verdict.layer, verdict.reason, message, verdict.address, attempts, 0.0, verdict.details)
 
 

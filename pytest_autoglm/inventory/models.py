@@ -446,7 +446,11 @@ class CorsCheck(_Model):
     allow: list[Origin] = Field(default_factory=list)
     deny: list[Origin] = Field(default_factory=list)
     methods: list[Annotated[str, Field(pattern=r"^[A-Za-z]+$")]] = Field(default_factory=lambda: ["GET"])
-    headers: list[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]] = Field(default_factory=list)
+    #: Request header names, or ``Name: value`` when the value decides whether the header is
+    #: CORS-safelisted (``Content-Type: text/plain`` needs no Access-Control-Allow-Headers).
+    headers: list[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*:[^\r\n]*)?$")]] = Field(
+        default_factory=list
+    )
     credentials: bool = False
     probe_misconfigurations: bool = True
 
@@ -620,6 +624,8 @@ class Settings(_Model):
     proxy: ProxyUrl | None = None
     severity: Literal["critical", "warning"] | None = None
     alerting: Alerting | None = None
+    #: Connections in flight at once to one address and port (polite to small servers; queued fairly).
+    per_host_concurrency: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class Defaults(Settings):
@@ -637,6 +643,7 @@ BUILTIN_SETTINGS: dict[str, Any] = {
     "proxy": None,
     "severity": "critical",
     "alerting": None,
+    "per_host_concurrency": 4,
 }
 
 

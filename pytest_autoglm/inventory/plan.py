@@ -9,12 +9,12 @@ One :class:`Check` is one pytest item. Ids follow the contract:
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from pytest_autoglm.core.records import Redact
 from pytest_autoglm.core.resolvers import ResolverSpec
-from pytest_autoglm.core.vocabulary import CORS_HOLES, WARNING_MISCONFIGURATIONS, Layer
+from pytest_autoglm.core.vocabulary import CORS_HOLES, REFLECTION_IMPLIES, WARNING_MISCONFIGURATIONS, Layer
 from pytest_autoglm.inventory.models import (
     BUILTIN_SETTINGS,
     CorsCheck,
@@ -38,6 +38,7 @@ class RunSettings:
 
     timeout: float | None = None
     retries: int | None = None
+    per_host_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ class Check:
     client_key: str | None = None
     #: False when the tls group of the check's port says ``verify: false``.
     verify: bool = True
+    #: At most this many of the run's connections in flight to one address and port (engine).
+    per_host_concurrency: int = 4
     #: Masks the inventory's secrets; probes pass every message and detail through it.
     redact: Redact = field(default_factory=Redactor, compare=False, hash=False, repr=False)
 
@@ -216,6 +219,11 @@ def target_settings(loaded: LoadedInventory, target: Target, overrides: RunSetti
         "resolvers": model.resolver_specs(target),
         "ca_bundle": setting("ca_bundle"),
         "proxy": setting("proxy"),
+        "per_host_concurrency": (
+            overrides.per_host_concurrency
+            if overrides.per_host_concurrency is not None
+            else setting("per_host_concurrency")
+        ),
         "redact": loaded.redactor,
     }
 
@@ -312,8 +320,11 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
         suffix = f" {cors.url}" if several else ""
         for origin in cors.allow:
             add(Layer.CORS, origin + suffix, CorsOriginSpec(cors, origin, True), deps, **identity)
+        implied: list[int] = []  # positions in ``out`` of the items a reflecting server fails anyway
         for origin in cors.deny:
+            implied.append(len(out))
             add(Layer.CORS, origin + suffix, CorsOriginSpec(cors, origin, False), deps, **identity)
+        reflect_id: str | None = None
         if cors.probe_misconfigurations:
             for hole in CORS_HOLES:  # besides the declared origins
                 if hole in ("suffix_bypass", "prefix_bypass") and not any(o != "null" for o in cors.allow):
@@ -321,7 +332,15 @@ def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettin
                 if hole == "null_origin" and "null" in (*cors.allow, *cors.deny):
                     continue  # the user's own expectation about null already says what is right
                 changes = {**identity, **({"severity": "warning"} if hole in WARNING_MISCONFIGURATIONS else {})}
-                add(Layer.CORS, f"misconfig/{hole}{suffix}", CorsOriginSpec(cors, None, False, hole), deps, **changes)
+                if hole in REFLECTION_IMPLIES:
+                    implied.append(len(out))
+                spec = CorsOriginSpec(cors, None, False, hole)
+                check = add(Layer.CORS, f"misconfig/{hole}{suffix}", spec, deps, **changes)
+                if hole == "reflect_any_origin":
+                    reflect_id = check.id
+        if reflect_id is not None:  # one root cause once: these are its consequences (reason upstream)
+            for i in implied:
+                out[i] = replace(out[i], depends_on=(*out[i].depends_on, reflect_id))
 
     # grpc (issue 19): like http, relies on the name, tcp open and the tls group of its port
     for grpc in target.grpc:

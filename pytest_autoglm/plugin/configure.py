@@ -100,7 +100,9 @@ def _start(config: pytest.Config, options: Options) -> None:
     from pytest_autoglm.engine.runner import Engine
     from pytest_autoglm.inventory.plan import RunSettings
 
-    overrides = RunSettings(timeout=options.timeout, retries=options.retries)
+    overrides = RunSettings(
+        timeout=options.timeout, retries=options.retries, per_host_concurrency=options.per_host_concurrency
+    )
     slots: list[InventorySlot] = []
     with gc_paused():
         _load(config, options, overrides, slots)

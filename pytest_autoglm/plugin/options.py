@@ -22,6 +22,10 @@ HELP_REPORT_DIR = "folder for <environment>.json and <environment>.html reports 
 HELP_TIMEOUT = "per-attempt timeout for every check, overriding the inventories: '250ms', '5s', '1m' or seconds"
 HELP_RETRIES = "extra attempts after the first for transient failures, overriding the inventories"
 HELP_CONCURRENCY = "probes in flight at once (default: 256)"
+HELP_PER_HOST_CONCURRENCY = (
+    "connections in flight at once to one address and port, overriding the inventories' "
+    "defaults.per_host_concurrency (default: 4)"
+)
 HELP_FAIL_ON = "lowest severity whose failures fail the run: critical (default) or warning"
 HELP_ENGINE = (
     "where the inventory's probes run: 'process' (a forked child with a core of its own), 'thread' (a thread "
@@ -70,6 +74,7 @@ class Options:
     history_keep: timedelta = DEFAULT_HISTORY_KEEP
     history_required: bool = False
     pushgateway: str | None = None
+    per_host_concurrency: int | None = None  # None: the inventories' (default 4)
 
 
 #: The value options besides the inventories and the report folder: option ``--autoglm-NAME`` and
@@ -78,6 +83,7 @@ VALUE_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("timeout", "DURATION", HELP_TIMEOUT),
     ("retries", "N", HELP_RETRIES),
     ("concurrency", "N", HELP_CONCURRENCY),
+    ("per_host_concurrency", "N", HELP_PER_HOST_CONCURRENCY),
     ("fail_on", "SEVERITY", HELP_FAIL_ON),
     ("engine", "MODE", HELP_ENGINE),
     ("order", "ORDER", HELP_ORDER),
@@ -228,6 +234,9 @@ def read_options(config: pytest.Config) -> Options:
         history_keep=_value(config, "history_keep", _history_keep, DEFAULT_HISTORY_KEEP),
         history_required=_value(config, "history_required", _bool, False),
         pushgateway=_value(config, "pushgateway", _pushgateway, None),
+        per_host_concurrency=_value(
+            config, "per_host_concurrency", lambda text, where: _int(text, where, 1, 10_000), None
+        ),
     )
 
 

@@ -5,9 +5,13 @@ declared header that is not CORS-safelisted) first gets a preflight ``OPTIONS`` 
 ``Origin``, ``Access-Control-Request-Method`` and ``Access-Control-Request-Headers``
 (lower-case, sorted, comma-joined, as browsers send it); if the browser would accept the
 preflight, the actual request follows with ``Origin``. Neither carries credentials or the
-declared headers' values (we only know their names); no body is read. The actual request
-is always a GET or HEAD: a checker must not POST, PUT or DELETE against a live service,
-and the CORS headers of the response are judged the same whatever its status.
+declared headers' values; no body is read. The actual request is always a GET or HEAD: a
+checker must not POST, PUT or DELETE against a live service, and the CORS headers of the
+response are judged the same whatever its status. One exception keeps the real method's rules:
+before standing in with a GET for a preflighted method, the probe asks with a method token no
+server implements (``METHOD_CHECK``); a 405 whose ``Allow`` lacks the real method is what the
+actual request would get (a browser fails on it unless it carries CORS headers), so that answer
+is judged instead.
 
 Judged as Fetch does:
 
@@ -20,9 +24,10 @@ Judged as Fetch does:
 - preflight headers: names compared case-insensitively; ``*`` counts only without
   credentials. The Fetch standard excludes ``Authorization`` from ``*``, but Chromium lets
   ``*`` cover it: the probe judges as the browser does and says so in the message; Accept, Accept-Language and
-  Content-Language need no permission. ``Content-Type`` is treated as needing
-  permission, because a declared content type is almost always a non-safelisted one
-  such as ``application/json``;
+  Content-Language need no permission, nor does a ``Content-Type`` declared with a safelisted
+  value (``Content-Type: text/plain``, ``application/x-www-form-urlencoded``,
+  ``multipart/form-data``). A ``Content-Type`` declared by name only is treated as needing
+  permission, because a declared content type is almost always one such as ``application/json``;
 - the preflight must answer 2xx.
 
 Redirects are not followed (a preflight may not redirect; the actual response is judged
@@ -87,6 +92,10 @@ CORS_HOLE_SEVERITY: dict[str, str] = {hole: "critical" for hole in CORS_HOLES} |
 SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 _NORMALIZED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
 SAFELISTED_HEADERS = frozenset({"accept", "accept-language", "content-language"})
+#: Fetch: a Content-Type whose MIME type essence is one of these is a CORS-safelisted request header.
+SAFELISTED_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+#: Fetch's CORS-unsafe request-header bytes (besides controls other than tab).
+_UNSAFE_BYTES = frozenset('"():<>?@[\\]{}\x7f')
 _NON_WILDCARD_HEADERS = frozenset({"authorization"})
 _EVIL_SUFFIX = "evil.test"
 _EVIL_PREFIX = "evil"
@@ -164,6 +173,37 @@ class _Exchange:
         }
 
 
+def _safelisted(name: str, value: str | None) -> bool:
+    """Fetch's "CORS-safelisted request-header": such a header needs no Access-Control-Allow-Headers.
+
+    Without a value (the inventory gave only the name) ``Content-Type`` counts as unsafe: a declared
+    content type is almost always one like ``application/json``.
+    """
+    if value is None:
+        return name in SAFELISTED_HEADERS
+    if len(value) > 128:
+        return False
+    if name == "content-type":
+        if any(c in _UNSAFE_BYTES or (ord(c) < 0x20 and c != "\t") for c in value):
+            return False
+        essence = value.split(";", 1)[0].strip().lower()
+        return essence in SAFELISTED_CONTENT_TYPES
+    if name == "accept":
+        return not any(c in _UNSAFE_BYTES or (ord(c) < 0x20 and c != "\t") for c in value)
+    if name in ("accept-language", "content-language"):
+        return all(c.isalnum() or c in " *,-.;=" for c in value)
+    return False
+
+
+def parse_headers(entries: Sequence[str]) -> dict[str, str | None]:
+    """Declared request headers (``Name`` or ``Name: value``) by lower-case name."""
+    out: dict[str, str | None] = {}
+    for entry in entries:
+        name, sep, value = entry.partition(":")
+        out[name.strip().lower()] = value.strip() if sep else None
+    return out
+
+
 def _split_list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
@@ -233,6 +273,10 @@ def _judge_preflight(ex: _Exchange, origin: str, method: str, unsafe: list[str],
 
 def _judge_actual(ex: _Exchange, origin: str, credentials: bool) -> _Judgement:
     check = _cors_check(ex, origin, credentials)
+    if not check.allowed and ex.hop.status == 405 and ex.header("allow") is not None:
+        allow = ex.header("allow")
+        msg = f"the server does not serve {ex.method} here (405, Allow: {allow}), and {check.message}"
+        return _Judgement(False, msg, check.reason)
     if not check.allowed and ex.hop.status >= 500:
         msg = f"the actual request got status {ex.hop.status} ({check.message})"
         return _Judgement(False, msg, Reason.STATUS, layer=Layer.HTTP, transient=True)
@@ -244,7 +288,7 @@ async def _browser_fetch(
 ) -> _Judgement:
     """What a browser does for one cross-origin ``fetch(url, {method, headers})``."""
     url = httpx.URL(expect.url)
-    unsafe = sorted({h.strip().lower() for h in expect.headers} - SAFELISTED_HEADERS)
+    unsafe = sorted(n for n, v in parse_headers(expect.headers).items() if not _safelisted(n, v))
     if method not in SAFELISTED_METHODS or unsafe:
         sent = {"Origin": origin, "Access-Control-Request-Method": method}
         if unsafe:
@@ -255,11 +299,41 @@ async def _browser_fetch(
         if not judgement.allowed:
             return judgement
     sent = {"Origin": origin}
+    if method not in SAFELISTED_METHODS:
+        routed = await _method_routed(attempt, url, origin, method, log)
+        if routed is not None:  # the actual request would get this 405: judge its CORS headers
+            return _judge_actual(routed, origin, expect.credentials)
     # Never send a state-changing method to a live service: the CORS headers of the actual
     # response are judged the same whatever its status, so a GET stands in for POST/PUT/DELETE.
     hop = await attempt.exchange(url, method if method in ("GET", "HEAD") else "GET", sent, max_body=0)
     log.append(actual := _Exchange("actual", origin, method, sent, hop))
     return _judge_actual(actual, origin, expect.credentials)
+
+
+#: A method token no server implements: asking with it is safe (nothing can act on it), and a server
+#: that routes by method answers 405 with the methods it serves in ``Allow`` (RFC 9110 15.5.6).
+METHOD_CHECK = "AUTOGLM-METHOD-CHECK"
+
+
+async def _method_routed(
+    attempt: HttpAttempt, url: httpx.URL, origin: str, method: str, log: list[_Exchange]
+) -> _Exchange | None:
+    """Whether the actual ``method`` would be refused with a 405, learned without sending it.
+
+    A preflight can allow a method the resource does not serve (a route for ``PATCH`` but not the
+    ``patch`` a page sends): the browser then gets a 405, usually without CORS headers, and fails.
+    The probe asks with :data:`METHOD_CHECK` instead: a 405 whose ``Allow`` lacks ``method``
+    (compared case-sensitively, as servers route) is what the actual request would get, and is
+    returned as its stand-in; anything else (the method listed, no ``Allow``, no 405) says nothing.
+    """
+    sent = {"Origin": origin}
+    hop = await attempt.exchange(url, METHOD_CHECK, sent, max_body=0)
+    ex = _Exchange("method check", origin, method, sent, hop)
+    log.append(ex)
+    allow = ex.header("allow")
+    if hop.status != 405 or allow is None or method in _split_list(allow):
+        return None
+    return _Exchange("actual", origin, method, sent, hop)
 
 
 def _details(attempt: HttpAttempt, expect: CorsExpectation, log: list[_Exchange], **extra: Any) -> dict[str, Any]:

@@ -171,3 +171,32 @@ _VERIFY_TEXTS: Final[dict[int, str]] = {
 def verify_text(code: int) -> str:
     """A verification code in words (a static table: no private OpenSSL binding is needed)."""
     return _VERIFY_TEXTS.get(code, f"certificate verification error {code}")
+
+
+# --------------------------------------------------------------------------- TLS handshake failures
+
+#: Words of an OpenSSL error (library reason codes, lower-cased, ``_`` as spaces) that mean the
+#: handshake was cut rather than answered: only these make a failed handshake worth a retry.
+_CUT_WORDS: Final = (
+    "unexpected eof",
+    "eof occurred",
+    "connection reset",
+    "reset by peer",
+    "broken pipe",
+    "connection aborted",
+    "closed the connection",
+)
+
+
+def handshake_transient(text: str, *, alert: bool = False, eof: bool = False) -> bool:
+    """Whether a failed TLS handshake may succeed on another attempt (the retry rule of ``handshake``).
+
+    An alert from the server (``handshake_failure``, ``protocol_version``, ...) and a refusal by the
+    local library ("dh key too small", "excessive message size", "wrong version number", a failed
+    verification) are definite answers. Only a connection cut without an answer (EOF, reset) is
+    transient: a restarting server or a dropped connection.
+    """
+    words = text.lower().replace("_", " ")
+    if alert or " alert " in f" {words} ":
+        return False
+    return eof or any(w in words for w in _CUT_WORDS)

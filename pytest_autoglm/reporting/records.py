@@ -103,6 +103,7 @@ class Summary(TypedDict):
     errors: int
     warned: int
     retried: int
+    spoiled_attempts: int  # extension: attempts the checker's own lateness spoiled (repeated, not judged)
 
 
 class Selection(TypedDict):
@@ -268,7 +269,18 @@ def summary_of(entries: list[ResultEntry]) -> Summary:
         errors=counts.errors,
         warned=counts.warned,
         retried=counts.retried,
+        spoiled_attempts=spoiled_attempts(entries),
     )
+
+
+def spoiled_attempts(entries: Iterable[Mapping[str, Any]]) -> int:
+    """Attempts the engine found spoiled by this machine's own lateness (``details.spoiled_attempts``)."""
+    total = 0
+    for entry in entries:
+        details = entry.get("details")
+        value = details.get("spoiled_attempts") if isinstance(details, Mapping) else None
+        total += value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return total
 
 
 def partial_phrase(selection: Mapping[str, Any] | None) -> str:

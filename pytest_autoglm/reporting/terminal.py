@@ -21,7 +21,13 @@ from typing import Any
 
 import pytest
 
-from pytest_autoglm.reporting.records import count_phrases, count_results, fails_run, partial_phrase
+from pytest_autoglm.reporting.records import (
+    count_phrases,
+    count_results,
+    fails_run,
+    partial_phrase,
+    spoiled_attempts,
+)
 from pytest_autoglm.reporting.view import LAYERS, Cell, RootCause, matrix, results_of, root_causes, verdict_of
 
 #: A line's text in segments, each with its TerminalWriter markup (``{"red": True}``).
@@ -74,6 +80,7 @@ def summary_lines(document: Mapping[str, Any], *, width: int | None = 80) -> lis
     rows = matrix(results)
     return [
         _verdict_line(document),
+        *_spoiled_lines(document),
         *_partial_lines(document),
         *_matrix_lines(rows),
         *_legend_lines(rows),
@@ -89,6 +96,18 @@ def _verdict_line(document: Mapping[str, Any]) -> Line:
     took = f" in {duration:.2f}s" if isinstance(duration, int | float) and not isinstance(duration, bool) else ""
     text = f": {', '.join(count_phrases(counts))}{took}"
     return [(verdict.word, _VERDICT_STYLE[verdict.colour]), (text, {})], "verdict"
+
+
+def _spoiled_lines(document: Mapping[str, Any]) -> list[Line]:
+    """How often this machine was too busy to judge time (the attempts were repeated, not blamed on a target)."""
+    spoiled = spoiled_attempts(results_of(document))
+    if not spoiled:
+        return []
+    text = (
+        f" {spoiled} attempt{'s' if spoiled != 1 else ''} spoiled by this machine's own lateness "
+        "(repeated with fewer neighbours; never counted against a target)"
+    )
+    return [([("BUSY CHECKER", {"yellow": True, "bold": True}), (text, {})], "spoiled")]
 
 
 def _partial_lines(document: Mapping[str, Any]) -> list[Line]:

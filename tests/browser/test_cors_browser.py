@@ -188,12 +188,6 @@ CASES: tuple[Case, ...] = (
         "denied",
         {"acao": ECHO, "acam": "patch"},
         method="patch",
-        disagreement=(
-            "the preflight allows 'patch', but /hand's route answers the actual 'patch' request with 405 and no "
-            "CORS headers, so Chromium rejects it (TypeError); the probe never sends the actual method - it "
-            "sends a GET in its place (cors.py: no state-changing requests to a live service) - and that GET "
-            "gets Access-Control-Allow-Origin, so it says allowed"
-        ),
     ),
     # Content-Type
     Case("content-type-json-not-allowed", "/hand", "denied", {"acao": ECHO}, method="POST", headers=JSON_CT),
@@ -212,12 +206,22 @@ CASES: tuple[Case, ...] = (
         {"acao": ECHO},
         method="POST",
         headers={"Content-Type": "text/plain"},
-        disagreement=(
-            "Content-Type: text/plain is a CORS-safelisted request header, so Chromium sends a simple POST "
-            "without a preflight and the response's Access-Control-Allow-Origin allows it; the probe knows only "
-            "header names and, by design (cors.py docstring), always treats Content-Type as needing "
-            "Access-Control-Allow-Headers, so its preflight gets none and it says denied (not_allowed)"
-        ),
+    ),
+    Case(
+        "content-type-form-urlencoded",
+        "/hand",
+        "allowed",
+        {"acao": ECHO},
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ),
+    Case(
+        "content-type-multipart",
+        "/hand",
+        "allowed",
+        {"acao": ECHO},
+        method="POST",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
     ),
     # Origin: null, from a sandboxed iframe
     Case("null-allowed", "/null/", "allowed", null=True),
@@ -492,7 +496,7 @@ def plugin_verdict(lab: Lab, case: Case) -> Verdict:
     expect = CorsExpectation(
         case_url(lab.target, case, origin),
         methods=(case.method,),
-        headers=tuple(case.headers),
+        headers=tuple(f"{name}: {value}" for name, value in case.headers.items()),  # values decide safelisting
         credentials=case.credentials,
     )
     return asyncio.run(check_cors_origin(expect, origin, should_allow=True, timeout=PROBE_TIMEOUT))

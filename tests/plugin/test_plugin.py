@@ -105,6 +105,7 @@ def test_run_verdicts_json_report_and_upstream(pytester, listener, zone_server):
         "errors": 0,
         "warned": 0,
         "retried": 0,
+        "spoiled_attempts": 0,
     }
     by_id = {r["id"]: r for r in doc["results"]}
     upstream = by_id[f"tcp[lab:ghost:{listener.port}/open]"]

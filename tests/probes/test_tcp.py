@@ -27,6 +27,7 @@ from pytest_autoglm.probes.tcp import PortState, check_tcp, is_ip_literal, obser
 from tests.fakes.netns import STANDARD_PORTS as LAB
 from tests.fakes.netns import NetnsLab
 from tests.fakes.tcp_servers import HAS_IPV6_LOOPBACK, free_port, refused_port, silent_listener, tcp_listener
+from tests.timing import Seconds, Stopwatch
 
 R = Reason
 netns = pytest.mark.netns
@@ -37,10 +38,11 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def timed(coro: Any) -> tuple[Any, float]:
-    start = time.monotonic()
-    result = run(coro)
-    return result, time.monotonic() - start
+def timed(coro: Any) -> tuple[Any, Seconds]:
+    """The result and its duration; upper bounds on it leave out our own waits for a CPU (tests/timing.py)."""
+    with Stopwatch() as watch:
+        result = run(coro)
+    return result, watch.elapsed
 
 
 def open_fds() -> int:

@@ -13,6 +13,7 @@ from pytest_autoglm.core.vocabulary import Layer, Outcome, Reason
 from pytest_autoglm.engine.retry import backoff_delay, with_retries
 from pytest_autoglm.engine.runner import Engine, _combine, blocks
 from pytest_autoglm.inventory.plan import Check
+from tests.timing import Stopwatch
 
 
 def make_check(kind: Layer) -> Check:
@@ -127,7 +128,6 @@ def test_retries_stop_when_the_check_budget_is_spent():
 
 def test_an_item_stays_within_its_budget_when_the_lookup_is_slow(pytester):
     """Silent resolver (timeout 0.5s, retries 1): lookup and probe share one budget of 2 x 0.5s."""
-    import time
 
     from tests.fakes.dns_server import FakeDnsServer
 
@@ -136,9 +136,9 @@ def test_an_item_stays_within_its_budget_when_the_lookup_is_slow(pytester):
             f'version: 1\ndefaults: {{timeout: 500ms, retries: 1, backoff: 0, resolvers: ["{silent.address}"]}}\n'
             "targets:\n  - name: a\n    host: slow.test\n    tcp: {open: [443]}\n"
         )
-        started = time.monotonic()
+        watch = Stopwatch().start()
         result = pytester.runpytest("--autoglm-target", "b.yaml", "--durations=1")
-        elapsed = time.monotonic() - started
+        elapsed = watch.now()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*reason:   timeout*"])
     assert elapsed < 8  # not a second budget for the probe after the lookup's two attempts

@@ -19,7 +19,7 @@ from pytest_autoglm.probes.dns import getaddrinfo_in_thread
 from pytest_autoglm.probes.errmap import (
     LocalSetupError,
 )
-from pytest_autoglm.probes.http.classify import classify_error, describe_error
+from pytest_autoglm.probes.http.classify import classify_error, describe_error, error_transient
 from pytest_autoglm.probes.http.exchange import Hop, Trace, phase_timings, read_capped
 from pytest_autoglm.probes.tcp import is_ip_literal
 
@@ -227,7 +227,8 @@ class HttpAttempt:
         tls_then_silence = self.trace.tls_version == "TLSv1.3" and isinstance(exc, httpx.RemoteProtocolError)
         if tls_then_silence and "without sending a response" in str(exc) and not self._paths[1]:
             what += " (under TLS 1.3 this is also how a server refuses a missing client certificate)"
-        return self.verdict(layer, reason, f"{self.where()}: {what}", details=details)
+        transient = error_transient(exc, reason)
+        return self.verdict(layer, reason, f"{self.where()}: {what}", details=details, transient=transient)
 
     async def _lookup(self, host: str, port: int) -> None:
         """Our own lookup before connecting: DNS failures and time land in the dns layer."""

@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 
+from pytest_autoglm.core.sanitize import without_internals
 from pytest_autoglm.core.values import format_duration
 from pytest_autoglm.core.vocabulary import Layer, Reason
 from pytest_autoglm.probes.errmap import (
     V_IP_ADDRESS_MISMATCH,
     connect_reason,
+    handshake_transient,
     lookup_reason,
     verify_reason,
 )
@@ -107,9 +109,24 @@ def classify_error(exc: BaseException, phase: str, timeout: float) -> tuple[Laye
     return None
 
 
+def error_transient(exc: BaseException, reason: Reason) -> bool | None:
+    """Whether a classified failure may be transient, where its reason alone does not say (None: the
+    reason's default). A TLS handshake is retried only when it was cut, never for an alert or a
+    local refusal (``errmap.handshake_transient``); a certificate verdict is definite."""
+    if reason is not Reason.HANDSHAKE:
+        return None
+    if _first(exc, ssl.SSLCertVerificationError) is not None:
+        return False
+    cut = _first(exc, ConnectionError) is not None or isinstance(exc, httpx.RemoteProtocolError)
+    ssl_err = _first(exc, ssl.SSLError)
+    text = str(ssl_err.reason or ssl_err) if ssl_err is not None else describe_error(exc)
+    return handshake_transient(text, eof=cut or isinstance(ssl_err, ssl.SSLEOFError))
+
+
 def describe_error(exc: BaseException) -> str:
-    """The first non-empty message along the cause chain (httpx often wraps an empty one)."""
+    """The first non-empty message along the cause chain (httpx often wraps an empty one), without
+    interpreter internals (anyio's "Cancelled via cancel scope 7f... by <Task ...>")."""
     for cause in _causes(exc):
         if str(cause):
-            return str(cause)
+            return without_internals(str(cause))
     return type(exc).__name__

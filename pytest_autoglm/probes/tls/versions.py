@@ -9,6 +9,7 @@ from OpenSSL import SSL
 
 from pytest_autoglm.core.records import Verdict
 from pytest_autoglm.core.vocabulary import Layer, Reason
+from pytest_autoglm.probes.errmap import handshake_transient
 from pytest_autoglm.probes.tls.expectation import TLS_VERSIONS, VERSION_NUMBER, TlsExpectation, fail
 from pytest_autoglm.probes.tls.handshake import Attempt, ContextKey, context, handshake
 
@@ -128,5 +129,8 @@ async def handshake_failed(
         if spoken:
             text += f"; it speaks only {' and '.join(spoken)} (allow it with accept or min_version)"
         return fail(Layer.TLS, Reason.HANDSHAKE, where, text, address, details, transient=False)
-    definite = attempt.kind != "other"
+    state = attempt.state
+    definite = attempt.kind != "other" or not handshake_transient(
+        text, alert=state.alert_received is not None, eof=state.eof
+    )
     return fail(Layer.TLS, Reason.HANDSHAKE, where, text, address, details, transient=not definite)
