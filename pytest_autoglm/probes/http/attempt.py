@@ -283,7 +283,8 @@ class HttpAttempt:
             request = client.build_request(
                 method, request_url, headers=send_headers, extensions=extensions, content=content
             )
-            response = await client.send(request, stream=True)
+            async with trace.orphans_closed():  # httpcore's leak on cancellation: see there
+                response = await client.send(request, stream=True)
             try:
                 body, truncated = b"", False
                 redirect = response.status_code in REDIRECT_CODES and "location" in response.headers
