@@ -179,6 +179,7 @@ def _check(ca: Ca, leaf: Issued, **expect: Any) -> Any:
 def test_ocsp_responder_says_revoked(ca: Ca) -> None:
     verdict = _check(ca, ca.revoked, revocation_ocsp=True)
     assert verdict.reason == Reason.REVOKED, verdict.message
+    assert verdict.severity is None  # the check's own severity (critical by default)
     assert f"per the OCSP responder http://127.0.0.1:{ca.ocsp_port}/" in verdict.message
 
 
@@ -209,7 +210,8 @@ def test_no_answer_is_a_warning_not_a_failure(ca: Ca) -> None:
     dead = free_ports(1)[0]  # nothing listens there
     leaf = _leaf(ca.inter, ocsp_url=f"http://127.0.0.1:{dead}/", crl_url=f"{ca.crl_base}/missing.crl")
     verdict = _check(ca, leaf, revocation_ocsp=True, revocation_crl=True)
-    assert verdict.passed, verdict.message
+    assert not verdict.passed and verdict.reason == Reason.REVOCATION_UNKNOWN, verdict.message
+    assert verdict.severity == "warning"  # a warning whatever the check's severity
     assert verdict.details["warnings"][0]["reason"] == Reason.REVOCATION_UNKNOWN
-    assert "warning (revocation_unknown): no revocation answer" in verdict.message
+    assert "no revocation answer" in verdict.message
     assert "HTTP 404" in verdict.message
