@@ -491,7 +491,15 @@ def _final(verdict: Verdict, attempts: int) -> CheckResult:
     message = verdict.message + (f" ({attempts} attempts)" if attempts > 1 else "")
     outcome = Outcome.ERROR if verdict.reason is Reason.SETUP else Outcome.FAILED
     return CheckResult(
-        outcome, verdict.layer, verdict.reason, message, verdict.address, attempts, 0.0, verdict.details, verdict.severity
+        outcome,
+        verdict.layer,
+        verdict.reason,
+        message,
+        verdict.address,
+        attempts,
+        0.0,
+        verdict.details,
+        verdict.severity,
     )
 
 
