@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import datetime as dt
+import json
 import os
 import shutil
 import signal
