@@ -131,6 +131,15 @@ def test_groups_in_the_forked_engine(pytester):
     assert result.ret == 0
 
 
+def test_degraded_under_xdist(pytester):
+    """The warned fact and the effective severity cross from the workers to the controller as builtin values."""
+    pytester.makeconftest(PRIMARY_XFAIL)
+    by_id, result = run_group(pytester, (False, True), "-n", "2")
+    group = by_id[GROUP]
+    assert (group["reason"], group["severity"], group.get("warned")) == ("degraded", "warning", True)
+    assert result.ret == 0
+
+
 def test_the_html_matrix_has_a_group_column_naming_who_serves(pytester):
     run_group(pytester, (False, True))
     page = (pytester.path / "reports" / "cdn.html").read_text()
