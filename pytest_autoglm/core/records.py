@@ -29,6 +29,10 @@ class Verdict:
     ``Verdict(passed=False, ...)``. ``transient`` tells the engine whether
     another attempt could change the answer (timeouts, SERVFAIL, resets);
     a definite wrong answer is not retried.
+
+    ``severity`` (``"warning"``), when set, lowers this failure to a warning whatever the
+    check's severity: for a verdict that is a warning by its nature (``revocation_unknown``,
+    a group's ``degraded``) while the check's other failures stay critical.
     """
 
     passed: bool
@@ -38,6 +42,7 @@ class Verdict:
     address: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     transient: bool = False
+    severity: str | None = None
 
     @classmethod
     def ok(cls, message: str = "", *, address: str | None = None, details: dict[str, Any] | None = None) -> Verdict:
@@ -53,15 +58,20 @@ class Verdict:
         address: str | None = None,
         details: dict[str, Any] | None = None,
         transient: bool | None = None,
+        severity: str | None = None,
     ) -> Verdict:
         if transient is None:
             transient = reason in TRANSIENT_REASONS
-        return cls(False, layer, reason, message, address, details or {}, transient)
+        return cls(False, layer, reason, message, address, details or {}, transient, severity)
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """The final result of one check (one pytest item), after retries."""
+    """The final result of one check (one pytest item), after retries.
+
+    ``severity`` is the verdict's own (see :class:`Verdict`): None means the check's; read it
+    through :func:`effective_severity`. A builtin ``str`` so the result pickles across processes.
+    """
 
     outcome: Outcome
     layer: Layer | None
@@ -71,6 +81,7 @@ class CheckResult:
     attempts: int = 1
     duration_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -87,3 +98,11 @@ class CheckResult:
             "duration_ms": round(self.duration_ms, 1),
             "details": self.details,
         }
+
+
+def effective_severity(check_severity: str, result: CheckResult | None) -> str:
+    """The severity this result counts with: the result's own when it has one, except that a
+    ``warning`` check stays a warning (a result's severity can only lower, never raise)."""
+    if result is None or result.severity is None or check_severity == "warning":
+        return check_severity
+    return result.severity

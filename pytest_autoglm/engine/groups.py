@@ -1,11 +1,13 @@
 """Failover groups (issue 19): a group item judged on the results of its members' own checks.
 
-A member passes when every one of its critical checks passed (its warning-severity checks do not
-count). The ``min_passing`` item passes when enough members pass (else ``not_enough``); the
-``prefer`` item (warning severity) passes when the preferred member does, and says ``degraded``
-when it does not, naming the members that serve instead. A group is never blocked by its
-members' failures: judging them is its whole point. Members' checks not run in this session
-(deselected) make the item an ``error`` unless the members that did run already decide it.
+A member passes when every one of its critical checks passed (its warning-severity checks, and
+results that are warnings of their own, do not count). The one item of a group has three states:
+it passes when enough members pass and the preferred one (if any) is among them; it is a warning
+(reason ``degraded``, a verdict of warning severity whatever the group's) when the preferred
+member is down and others serve, naming them; it fails (``not_enough``) when fewer than
+``min_passing`` pass. A group is never blocked by its members' failures: judging them is its
+whole point. Members' checks not run in this session (deselected) make the item an ``error``
+unless the members that did run already decide it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pytest_autoglm.core.records import CheckResult
+from pytest_autoglm.core.records import CheckResult, effective_severity
 from pytest_autoglm.core.vocabulary import Layer, Outcome, Reason
 from pytest_autoglm.inventory.plan import Check, GroupSpec
 
@@ -31,7 +33,11 @@ async def member_states(spec: GroupSpec, result_of: ResultOf) -> dict[str, dict[
             result = await result_of(check_id)
             if result is None:
                 missing += 1
-            elif result.outcome is not Outcome.PASSED and severity != "warning" and failing is None:
+            elif (
+                result.outcome is not Outcome.PASSED
+                and effective_severity(severity, result) != "warning"
+                and failing is None
+            ):
                 failing = (check_id, result)
         if failing is not None:
             check_id, result = failing
@@ -59,34 +65,29 @@ async def judge_group(check: Check, result_of: ResultOf) -> CheckResult:
     count = f"{len(serving)} of {len(states)} members pass"
     served = f"served by {', '.join(serving)}" if serving else "no member serves"
     down_text = f"; down: {', '.join(down)}" if down else ""
-    if spec.role == "prefer":
-        assert spec.prefer is not None
-        preferred = states[spec.prefer]["state"]
-        if preferred == "passed":
-            return CheckResult(
-                Outcome.PASSED, None, None, f"the preferred {spec.prefer} serves ({count})", details=details
-            )
-        if preferred == "unknown":
-            return _not_run(check, [spec.prefer], details)
+    if len(serving) < spec.min_passing:
+        if len(serving) + len(unknown) >= spec.min_passing:
+            return _not_run(check, unknown, details)
         return CheckResult(
             Outcome.FAILED,
             Layer.GROUP,
-            Reason.DEGRADED,
-            f"the preferred {spec.prefer} is down; {served}{down_text}",
+            Reason.NOT_ENOUGH,
+            f"{count}, {spec.min_passing} needed; {served}{down_text}",
             details=details,
         )
-    if len(serving) >= spec.min_passing:
-        return CheckResult(
-            Outcome.PASSED, None, None, f"{served} ({count}, {spec.min_passing} needed)", details=details
-        )
-    if len(serving) + len(unknown) >= spec.min_passing:
-        return _not_run(check, unknown, details)
+    enough = f"{count}, {spec.min_passing} needed"
+    if spec.prefer is None or states[spec.prefer]["state"] == "passed":
+        preferred = f"the preferred {spec.prefer} serves; " if spec.prefer else ""
+        return CheckResult(Outcome.PASSED, None, None, f"{preferred}{served} ({enough})", details=details)
+    if states[spec.prefer]["state"] == "unknown":
+        return _not_run(check, [spec.prefer], details)
     return CheckResult(
         Outcome.FAILED,
         Layer.GROUP,
-        Reason.NOT_ENOUGH,
-        f"{count}, {spec.min_passing} needed; {served}{down_text}",
+        Reason.DEGRADED,
+        f"the preferred {spec.prefer} is down; {served} ({enough}){down_text}",
         details=details,
+        severity="warning",
     )
 
 

@@ -367,6 +367,7 @@ class Engine:
             result.attempts,
             elapsed_ms,
             details,
+            result.severity,
         )
 
     async def _result_of(self, check_id: str) -> CheckResult | None:
@@ -607,7 +608,17 @@ def _final(verdict: Verdict, attempts: int) -> CheckResult:
         return CheckResult(Outcome.PASSED, None, None, verdict.message, verdict.address, attempts, 0.0, verdict.details)
     message = verdict.message + (f" ({attempts} attempts)" if attempts > 1 else "")
     outcome = Outcome.ERROR if verdict.reason in (Reason.SETUP, Reason.OVERLOADED) else Outcome.FAILED
-    return CheckResult(outcome, verdict.layer, verdict.reason, message, verdict.address, attempts, 0.0, verdict.details)
+    return CheckResult(
+        outcome,
+        verdict.layer,
+        verdict.reason,
+        message,
+        verdict.address,
+        attempts,
+        0.0,
+        verdict.details,
+        verdict.severity,
+    )
 
 
 def _combine(addresses: Sequence[str | None], outcomes: Sequence[tuple[Verdict, int]]) -> CheckResult:
@@ -635,4 +646,5 @@ def _combine(addresses: Sequence[str | None], outcomes: Sequence[tuple[Verdict, 
         result.attempts,
         0.0,
         details,
+        result.severity,
     )

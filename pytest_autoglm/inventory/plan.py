@@ -123,11 +123,9 @@ class GrpcSpec:
 
 @dataclass(frozen=True, slots=True)
 class GroupSpec:
-    """One item of a failover group (``kind`` group): ``role`` ``min_passing`` (enough members pass)
-    or ``prefer`` (the preferred member passes); ``members`` pairs each target with its checks' ids
-    and severities, in ``any_of`` order."""
+    """The one item of a failover group (``kind`` group): ``members`` pairs each target with its
+    checks' ids and severities, in ``any_of`` order."""
 
-    role: str
     members: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
     min_passing: int
     prefer: str | None = None
@@ -162,8 +160,8 @@ def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), 
 
 
 def _group_checks(loaded: LoadedInventory, planned: list[Check], overrides: RunSettings, first: int) -> list[Check]:
-    """Failover groups (issue 19): one ``min_passing`` item per group (its severity), and one ``prefer``
-    item (warning severity: the service is up, but on its backup) when the group prefers a member."""
+    """Failover groups (issue 19): one item per group, with the group's severity; its ``degraded``
+    verdict (the preferred member down, another serving) is a warning of its own (``engine/groups.py``)."""
     model = loaded.model
     by_target: dict[str, list[tuple[str, str]]] = {}
     for check in planned:
@@ -172,30 +170,28 @@ def _group_checks(loaded: LoadedInventory, planned: list[Check], overrides: RunS
     for group in model.groups:
         members = tuple((name, tuple(by_target.get(name, ()))) for name in group.any_of)
         severity = group.severity or model.defaults.severity or BUILTIN_SETTINGS["severity"]
-        roles = [("min_passing", severity)] + ([("prefer", "warning")] if group.prefer else [])
-        for role, role_severity in roles:
-            out.append(
-                Check(
-                    id=f"{Layer.GROUP}[{loaded.environment}:{group.name}:{role}]",
-                    kind=Layer.GROUP,
-                    environment=loaded.environment,
-                    inventory=loaded.display,
-                    target=group.name,
-                    subject=role,
-                    host=group.name,
-                    severity=role_severity,
-                    tags=tuple(group.tags),
-                    timeout=overrides.timeout or model.defaults.timeout or BUILTIN_SETTINGS["timeout"],
-                    retries=0,
-                    backoff=0.0,
-                    resolvers=(),
-                    ca_bundle=None,
-                    proxy=None,
-                    spec=GroupSpec(role, members, group.min_passing, group.prefer),
-                    index=first + len(out),
-                    redact=loaded.redactor,
-                )
+        out.append(
+            Check(
+                id=f"{Layer.GROUP}[{loaded.environment}:{group.name}]",
+                kind=Layer.GROUP,
+                environment=loaded.environment,
+                inventory=loaded.display,
+                target=group.name,
+                subject="any_of",
+                host=group.name,
+                severity=severity,
+                tags=tuple(group.tags),
+                timeout=overrides.timeout or model.defaults.timeout or BUILTIN_SETTINGS["timeout"],
+                retries=0,
+                backoff=0.0,
+                resolvers=(),
+                ca_bundle=None,
+                proxy=None,
+                spec=GroupSpec(members, group.min_passing, group.prefer),
+                index=first + len(out),
+                redact=loaded.redactor,
             )
+        )
     return out
 
 

@@ -1,5 +1,8 @@
 """Result facts on reports, and warning severity (a failed ``warning`` check is reported as passed, "W").
 
+The severity is the result's effective one (:func:`effective_severity`): a verdict may be a warning
+of its own (``degraded``, ``revocation_unknown``) in a critical check; the JSON shows that one.
+
 Starting the probes is ``plugin/prefetch.py``; gc freezing is part of the fast path (``plugin/fastpath``)."""
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from collections.abc import Generator
 
 import pytest
 
+from pytest_autoglm.core.records import effective_severity
 from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.plugin.collect import CheckItem, result_key
 from pytest_autoglm.plugin.state import get_state
@@ -33,6 +37,7 @@ def pytest_runtest_makereport(
         report.sections = [(title, item.redactor(text)) for title, text in report.sections]
     if report.when == "setup" and report.failed:
         report.longrepr = render_diagnosis(check, result, item.redactor)
+    severity = effective_severity(check.severity, result)
     facts = {
         "id": check.id,
         "environment": check.environment,
@@ -40,7 +45,7 @@ def pytest_runtest_makereport(
         "target": check.target,
         "check": str(check.kind),
         "subject": check.subject,
-        "severity": check.severity,
+        "severity": severity,
         "order": check.index,
         **item.redactor.redact_data(result.to_dict()),
     }
@@ -49,7 +54,7 @@ def pytest_runtest_makereport(
         report.when == "call"
         and report.failed
         and result.outcome is Outcome.FAILED  # not a strict XPASS, which pytest fails on the item's mark
-        and check.severity == "warning"
+        and severity == "warning"
         and state is not None
         and state.options.fail_on != "warning"
     )

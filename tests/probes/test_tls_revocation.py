@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from pytest_autoglm.core.vocabulary import Reason
 from pytest_autoglm.probes.tls import TlsExpectation, check_tls
+from tests.fakes.dns_server import FakeDnsServer
 from tests.fakes.tls_server import Issued, TlsServer, make_ca, pem
 from tests.interop.daemons import free_ports
 
@@ -179,6 +181,7 @@ def _check(ca: Ca, leaf: Issued, **expect: Any) -> Any:
 def test_ocsp_responder_says_revoked(ca: Ca) -> None:
     verdict = _check(ca, ca.revoked, revocation_ocsp=True)
     assert verdict.reason == Reason.REVOKED, verdict.message
+    assert verdict.severity is None  # the check's own severity (critical by default)
     assert f"per the OCSP responder http://127.0.0.1:{ca.ocsp_port}/" in verdict.message
 
 
@@ -209,7 +212,55 @@ def test_no_answer_is_a_warning_not_a_failure(ca: Ca) -> None:
     dead = free_ports(1)[0]  # nothing listens there
     leaf = _leaf(ca.inter, ocsp_url=f"http://127.0.0.1:{dead}/", crl_url=f"{ca.crl_base}/missing.crl")
     verdict = _check(ca, leaf, revocation_ocsp=True, revocation_crl=True)
-    assert verdict.passed, verdict.message
+    assert not verdict.passed and verdict.reason == Reason.REVOCATION_UNKNOWN, verdict.message
+    assert verdict.severity == "warning"  # a warning whatever the check's severity
     assert verdict.details["warnings"][0]["reason"] == Reason.REVOCATION_UNKNOWN
-    assert "warning (revocation_unknown): no revocation answer" in verdict.message
+    assert "no revocation answer" in verdict.message
     assert "HTTP 404" in verdict.message
+
+
+def _run(pytester: pytest.Pytester, ca: Ca, leaf: Issued, *extra: str) -> tuple[dict[str, Any], pytest.RunResult]:
+    """A real run of one tls item asking the responder and the CRL (severity critical)."""
+    with TlsServer([leaf, ca.inter]) as server, FakeDnsServer({f"{HOST}.": {"A": ["127.0.0.1"]}}) as dns:
+        (pytester.path / "rev.yaml").write_text(
+            f"""\
+version: 1
+defaults: {{timeout: 5s, retries: 0, resolvers: ["{dns.address}"], severity: critical}}
+targets:
+  - name: api
+    host: {HOST}
+    ca_bundle: {ca.bundle}
+    tls: {{port: {server.port}, revocation: {{ocsp: true, crl: true}}}}
+"""
+        )
+        result = pytester.runpytest("--autoglm-target", "rev.yaml", "-m", "tls", *extra)
+    doc = json.loads((pytester.path / "reports" / "rev.json").read_text())
+    (entry,) = [r for r in doc["results"] if r["check"] == "tls"]
+    return entry, result
+
+
+def test_a_run_warns_when_the_responder_is_down(pytester: pytest.Pytester, ca: Ca) -> None:
+    dead = free_ports(1)[0]
+    leaf = _leaf(ca.inter, ocsp_url=f"http://127.0.0.1:{dead}/", crl_url=f"{ca.crl_base}/missing.crl")
+    entry, result = _run(pytester, ca, leaf)
+    assert (entry["outcome"], entry["reason"], entry["severity"], entry.get("warned")) == (
+        "failed",
+        "revocation_unknown",
+        "warning",
+        True,
+    ), entry["message"]
+    assert result.parseoutcomes() == {"warned": 1}
+    assert result.ret == 0
+    entry, result = _run(pytester, ca, leaf, "--autoglm-fail-on", "warning")
+    assert entry.get("warned") is None and result.ret == 1
+
+
+def test_a_run_fails_a_revoked_certificate(pytester: pytest.Pytester, ca: Ca) -> None:
+    entry, result = _run(pytester, ca, ca.revoked)
+    assert (entry["outcome"], entry["reason"], entry["severity"], entry.get("warned")) == (
+        "failed",
+        "revoked",
+        "critical",
+        None,
+    ), entry["message"]
+    assert result.ret == 1

@@ -48,8 +48,7 @@ def test_ids_specs_and_dependencies(tmp_path: Path) -> None:
         "grpc[lab:infer:50051/autoglm.Inference]",
         "icmp[lab:backup:blocked]",
         "http[lab:backup:POST http://127.0.0.2:8000/v1/chat/completions]",
-        "group[lab:models:min_passing]",
-        "group[lab:models:prefer]",
+        "group[lab:models]",
     ]
     assert checks["icmp[lab:infer:reachable]"].depends_on == ("dns[lab:infer:A]",)
     assert checks["icmp[lab:infer:reachable]"].spec.max_loss == 50.0
@@ -70,12 +69,12 @@ def test_ids_specs_and_dependencies(tmp_path: Path) -> None:
             "messages": [{"role": "user", "content": "hi"}],
         }
     )
-    prefer = checks["group[lab:models:prefer]"]
-    assert (prefer.kind, prefer.severity, prefer.depends_on) == (Layer.GROUP, "warning", ())
+    prefer = checks["group[lab:models]"]
+    assert (prefer.kind, prefer.severity, prefer.depends_on) == (Layer.GROUP, "critical", ())
     assert isinstance(prefer.spec, GroupSpec)
     assert [name for name, _ in prefer.spec.members] == ["infer", "backup"]
     assert dict(prefer.spec.members)["backup"] == (
         ("icmp[lab:backup:blocked]", "critical"),
         ("http[lab:backup:POST http://127.0.0.2:8000/v1/chat/completions]", "critical"),
     )
-    assert checks["group[lab:models:min_passing]"].severity == "critical"
+    assert prefer.spec.prefer == "infer"

@@ -170,12 +170,13 @@ async def _judge(
     problems += await _versions_and_policy(expect, key, at, sent, details)
     if problems:
         return _worst(problems, at, details)
+    summary = _summary(attempt, expect, leaf, at.now, details, staple_good)
+    if unknown := [w for w in details.get("warnings", []) if w["reason"] == Reason.REVOCATION_UNKNOWN.value]:
+        # Not a failure of the certificate, but not vouched for either: a warning whatever the check's severity.
+        text = f"{unknown[0]['message']} ({summary})"
+        return fail(Layer.TLS, Reason.REVOCATION_UNKNOWN, at.text, text, at.address, details, severity="warning")
     warnings = "".join(f"; warning ({w['reason']}): {w['message']}" for w in details.get("warnings", []))
-    return Verdict.ok(
-        f"{at.text}: {_summary(attempt, expect, leaf, at.now, details, staple_good)}{warnings}",
-        address=at.address,
-        details=details,
-    )
+    return Verdict.ok(f"{at.text}: {summary}{warnings}", address=at.address, details=details)
 
 
 def _trust_and_name(
@@ -322,7 +323,8 @@ async def _revocation(
     at: _Where,
     details: dict[str, Any],
 ) -> Problems:
-    """No usable staple: ask the OCSP responder and/or the CRL; no answer is a warning, not a failure."""
+    """No usable staple: ask the OCSP responder and/or the CRL. No answer is not a problem here but a
+    ``details["warnings"]`` entry, which :func:`_judge` turns into a warning-severity verdict."""
     issuer = (built[1] if len(built) > 1 else None) or issuer_of(leaf, sent)
     answers = await ask_revocation(
         leaf, issuer, at.now, at.deadline, use_ocsp=expect.revocation_ocsp, use_crl=expect.revocation_crl

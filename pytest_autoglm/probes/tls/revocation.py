@@ -8,8 +8,8 @@ must be signed by the issuer and current. Both questions are asked at once.
 
 Outcome: ``revoked`` when either says so; ``good`` when one vouches and none says revoked;
 ``unknown`` (no answer, a refusal, a bad signature, a stale list) becomes reason
-``revocation_unknown`` as a warning: the check still passes, the warning is in
-``details["warnings"]`` and the message.
+``revocation_unknown``, a verdict of warning severity (warned, not failed, unless
+``--autoglm-fail-on warning``), also listed in ``details["warnings"]``.
 """
 
 from __future__ import annotations
