@@ -181,3 +181,15 @@ def test_sha1_signed_leaf_is_weak_signature(lab: PolicyLab) -> None:
     assert "the server's certificate's signature algorithm is too weak" in verdict.message
     tool = _s_client(lab, "sha1_leaf")
     assert tool.returncode != 0  # s_client at the default security level refuses it too
+
+
+def test_dh_key_too_small_is_a_definite_answer(lab: PolicyLab) -> None:
+    """A server offering only 1024-bit DHE: this machine's OpenSSL refuses the group ("dh key too
+    small") during the handshake. That is an answer, not a lost packet, so the engine must not
+    retry it (issue 15: definite answers are never retried)."""
+    from pytest_autoglm.core.vocabulary import worth_retrying
+
+    verdict = _check(lab, "dhe_1024")
+    assert (verdict.passed, verdict.reason) == (False, Reason.HANDSHAKE), verdict
+    assert "dh key too small" in verdict.message
+    assert not worth_retrying(verdict.reason, verdict.transient), verdict
