@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, SignatureAlgorithmOID
 from OpenSSL import SSL, crypto
 
 from pytest_autoglm.core.vocabulary import Reason
@@ -190,22 +190,48 @@ def _key_info(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
     return type(key).__name__, None, None
 
 
+#: Signature algorithms by their RFC names, from cryptography's public OID constants (its own
+#: name table is private); anything else is shown by its dotted OID.
+_SIGNATURE_NAMES: Final[dict[x509.ObjectIdentifier, str]] = {
+    SignatureAlgorithmOID.RSA_WITH_MD5: "md5WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA224: "sha224WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA512: "sha512WithRSAEncryption",
+    SignatureAlgorithmOID.RSASSA_PSS: "rsassaPss",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA1: "ecdsa-with-SHA1",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA224: "ecdsa-with-SHA224",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
+    SignatureAlgorithmOID.DSA_WITH_SHA1: "dsa-with-sha1",
+    SignatureAlgorithmOID.DSA_WITH_SHA224: "dsa-with-sha224",
+    SignatureAlgorithmOID.DSA_WITH_SHA256: "dsa-with-sha256",
+    SignatureAlgorithmOID.ED25519: "ed25519",
+    SignatureAlgorithmOID.ED448: "ed448",
+}
+
+
 def _signature_algorithm(cert: x509.Certificate) -> str:
     oid = cert.signature_algorithm_oid
-    return str(getattr(oid, "_name", "") or oid.dotted_string)
+    return _SIGNATURE_NAMES.get(oid, oid.dotted_string)
 
 
-def _aia_issuer_url(cert: x509.Certificate) -> str | None:
+def aia_url(cert: x509.Certificate, method: x509.ObjectIdentifier) -> str | None:
+    """The certificate's Authority Information Access URL for ``method`` (CA issuers or OCSP), if any."""
     try:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     except (x509.ExtensionNotFound, ValueError):
         return None
     for desc in aia:
-        if desc.access_method == AuthorityInformationAccessOID.CA_ISSUERS and isinstance(
-            desc.access_location, x509.UniformResourceIdentifier
-        ):
+        if desc.access_method == method and isinstance(desc.access_location, x509.UniformResourceIdentifier):
             return str(desc.access_location.value)
     return None
+
+
+def _aia_issuer_url(cert: x509.Certificate) -> str | None:
+    return aia_url(cert, AuthorityInformationAccessOID.CA_ISSUERS)
 
 
 def key_info(cert: x509.Certificate) -> tuple[str, int | None, str | None]:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from pytest_autoglm.probes.tls.chain import day, serial_number
+from pytest_autoglm.probes.tls.chain import aia_url, day, serial_number
 from pytest_autoglm.probes.tls.ocsp import judge_staple
 
 _MAX_BYTES = 4 * 1024 * 1024
@@ -41,16 +41,7 @@ class Answer:
 
 
 def _ocsp_url(cert: x509.Certificate) -> str | None:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
-        return None
-    for desc in aia:
-        if desc.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
-            desc.access_location, x509.UniformResourceIdentifier
-        ):
-            return str(desc.access_location.value)
-    return None
+    return aia_url(cert, AuthorityInformationAccessOID.OCSP)
 
 
 def _crl_urls(cert: x509.Certificate) -> list[str]:
