@@ -104,6 +104,8 @@ class Reason(StrEnum):
     DEGRADED = "degraded"
     NOT_ENOUGH = "not_enough"
     OVERLOADED = "overloaded"  # the checker itself was too late to judge a time-based verdict (outcome error)
+    # multi-vantage (issue 17): the place a check runs from could not run it (outcome error)
+    VANTAGE_UNREACHABLE = "vantage_unreachable"
 
 
 class Severity(StrEnum):
@@ -158,6 +160,10 @@ def worth_retrying(reason: Reason | None, transient: bool) -> bool:
     """Whether a failed attempt is retried: its reason may be transient and its probe saw no definite answer."""
     return transient and retry_rule(reason) is not Retry.DEFINITE
 
+
+#: Reasons of a check that could not be carried out (outcome ``error``, never ``failed``): the checker's
+#: own fault or its place's, not the target's.
+ERROR_REASONS: Final = frozenset({Reason.SETUP, Reason.OVERLOADED, Reason.VANTAGE_UNREACHABLE})
 
 #: DNS reasons meaning "the name does not resolve": they block higher layers.
 NAME_DOES_NOT_RESOLVE: Final = frozenset({Reason.NXDOMAIN, Reason.SERVFAIL, Reason.REFUSED, Reason.TIMEOUT})

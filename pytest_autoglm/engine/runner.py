@@ -21,7 +21,14 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pytest_autoglm.core.records import CheckResult, Verdict
 from pytest_autoglm.core.sanitize import tree_without_internals, without_internals
-from pytest_autoglm.core.vocabulary import NAME_DOES_NOT_RESOLVE, TIME_REASONS, Layer, Outcome, Reason
+from pytest_autoglm.core.vocabulary import (
+    ERROR_REASONS,
+    NAME_DOES_NOT_RESOLVE,
+    TIME_REASONS,
+    Layer,
+    Outcome,
+    Reason,
+)
 from pytest_autoglm.engine import dispatch, groups
 from pytest_autoglm.engine.lateness import LatenessMeter, tolerance
 from pytest_autoglm.engine.retry import with_retries
@@ -607,7 +614,7 @@ def _final(verdict: Verdict, attempts: int) -> CheckResult:
     if verdict.passed:
         return CheckResult(Outcome.PASSED, None, None, verdict.message, verdict.address, attempts, 0.0, verdict.details)
     message = verdict.message + (f" ({attempts} attempts)" if attempts > 1 else "")
-    outcome = Outcome.ERROR if verdict.reason in (Reason.SETUP, Reason.OVERLOADED) else Outcome.FAILED
+    outcome = Outcome.ERROR if verdict.reason in ERROR_REASONS else Outcome.FAILED
     return CheckResult(
         outcome,
         verdict.layer,

@@ -28,6 +28,26 @@ from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
 
+#: The vantage that is the running pytest process itself (always there unless ``local=off``).
+LOCAL_VANTAGE = "local"
+
+
+def vantage_marker(vantage: str) -> str:
+    """The pytest marker of the items checked from ``vantage`` (``-m vantage_internet``)."""
+    return f"vantage_{vantage}"
+
+
+def check_key(check_id: str) -> str:
+    """A check's id without its ``@vantage``: the same expectation as seen from every vantage.
+
+    ``tcp[prod:api:8080/open@internet]`` -> ``tcp[prod:api:8080/open]``; an id without a vantage is its own key.
+    """
+    if not check_id.endswith("]") or "@" not in check_id:
+        return check_id
+    head, _, vantage = check_id[:-1].rpartition("@")
+    return f"{head}]" if vantage and "/" not in vantage and " " not in vantage else check_id
+
+
 #: DNS record types whose lookup failure means a connection to the name cannot be made.
 ADDRESS_RECORD_TYPES = frozenset({"A", "AAAA", "CNAME"})
 
@@ -73,6 +93,9 @@ class Check:
     per_host_concurrency: int = 4
     #: Masks the inventory's secrets; probes pass every message and detail through it.
     redact: Redact = field(default_factory=Redactor, compare=False, hash=False, repr=False)
+    #: The vantage (issue 17) the check runs from: None when the run defines no vantages (ids keep
+    #: their 1.0 form), else a name such as ``local`` (this process) or ``internet`` (an execnet gateway).
+    vantage: str | None = None
 
     @property
     def host_is_name(self) -> bool:

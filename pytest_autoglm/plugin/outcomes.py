@@ -49,6 +49,8 @@ def pytest_runtest_makereport(
         "order": check.index,
         **item.redactor.redact_data(result.to_dict()),
     }
+    if check.vantage is not None:
+        facts["vantage"] = check.vantage
     state = get_state(item.config)
     warned = (
         report.when == "call"

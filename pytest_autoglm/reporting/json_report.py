@@ -42,6 +42,8 @@ def entry_of(facts: ResultFacts) -> ResultEntry:
         entry["warned"] = True
     if facts.get("xfailed"):
         entry["xfailed"] = True
+    if facts.get("vantage"):
+        entry["vantage"] = facts["vantage"]
     return entry
 
 

@@ -72,6 +72,7 @@ class ResultEntry(TypedDict):
     details: dict[str, Any]
     warned: NotRequired[bool]  # extension: a warning-severity failure that did not fail the run
     xfailed: NotRequired[bool]  # extension: a failure or error the user's xfail mark expected
+    vantage: NotRequired[str]  # 1.1 (issue 17): where the check ran from, when the run defines vantages
     history: NotRequired[HistoryEntry]  # extension (history on): the check's past
 
 
