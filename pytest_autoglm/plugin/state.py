@@ -38,6 +38,9 @@ class RunState:
     engine: Engine  # in this process: users' probe calls (and the inventory's items with --autoglm-engine thread)
     slots: list[InventorySlot]
     runner: Engine | ProcessRunner | None = None  # the inventory's items
+    #: Issue 17: the run's vantages other than ``local``, name -> execnet gateway spec, in order
+    #: (empty: every check runs in this process). Filled from the inventories and ``--autoglm-vantage``.
+    vantage_specs: dict[str, str] = field(default_factory=dict)
 
     @property
     def items(self) -> Engine | ProcessRunner:
