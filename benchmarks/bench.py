@@ -1,7 +1,7 @@
 """Benchmark of pytest-autoglm against a plain asyncio baseline (issue 8).
 
     python benchmarks/bench.py [--targets 1000] [--timeout 2] [--dropped 0.1] [--refused 0.1]
-                               [--web-share 0.05] [--xdist] [--dns fast|fake|nsd]
+                               [--web-share 0.05] [--xdist] [--vantages N] [--dns fast|fake|nsd]
                                [--collect-checks 10000] [--profile DIR] [--json FILE]
 
 Builds a lab (``benchmarks/lab.py``: loopback listeners, refused loopback ports, dropped
@@ -17,6 +17,8 @@ a subprocess of its own, wall time, CPU time and peak RSS (``os.wait4``):
 3. with ``--xdist`` the same with ``-n 2`` (which an inventory-only run does not split) and with
    ``-n 2 --autoglm-distribute`` (split across two workers); with ``--competitors`` other
    tools on the same lab (``benchmarks/competitors.py``: blackbox_exporter, nmap, testinfra);
+   with ``--vantages N`` every check from N vantages (issue 17): ``local`` plus N-1 execnet
+   gateways that are Pythons on this machine (the lab lives on its loopback), against one;
 4. the collection of a ``--collect-checks`` inventory (``--collect-only -q``; no lab needed).
 
 It prints a table, the ratios plugin/baseline and the targets of issue 8 (met / not met);
@@ -60,6 +62,8 @@ TARGET_WALL_S = 6.0
 TARGET_COLLECT_S = 3.0
 TARGET_COLLECT_RSS_MB = 500.0
 TARGET_OVERHEAD_MS = 1.0
+#: issue 17: N vantages x the targets within this much of one vantage's wall time
+TARGET_VANTAGE_RATIO = 1.3
 
 
 # --------------------------------------------------------------------------- running one measured command
@@ -576,6 +580,13 @@ def main() -> int:
     )
     parser.add_argument("--xdist", action="store_true", help="also run the plugin with -n 2")
     parser.add_argument(
+        "--vantages",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also run every check from N vantages: local plus N-1 execnet gateways (popen, this Python) (issue 17)",
+    )
+    parser.add_argument(
         "--competitors",
         default="",
         metavar="LIST",
@@ -731,6 +742,9 @@ def main() -> int:
         if args.xdist:
             # -n 2 stays in one process (an inventory-only run); --autoglm-distribute really splits it
             configs += [("xdist", ["-n", "2"]), ("xdist-split", ["-n", "2", "--autoglm-distribute"])]
+        if args.vantages > 1:  # the lab is on this machine's loopback: the gateways are Pythons beside this one
+            gateways = [f"--autoglm-vantage=v{i}=popen//python={sys.executable}" for i in range(2, args.vantages + 1)]
+            configs.append(("vantages", gateways))
         variant_specs = [spec.partition("=")[::2] for spec in args.variant]  # (label, pytest arguments)
         configs += [(f"variant-{name}", more.split()) for name, more in variant_specs]
         competitors = [c for c in args.competitors.split(",") if c]
@@ -762,6 +776,7 @@ def main() -> int:
         xdist = median(runs_of["xdist"]) if args.xdist else None
         split = median(runs_of["xdist-split"]) if args.xdist else None
         variants = [(name, median(runs_of[f"variant-{name}"]) | {"extra": more}) for name, more in variant_specs]
+        vantages = median(runs_of["vantages"]) if args.vantages > 1 else None
 
         # 4. collection
         collect = None
@@ -797,6 +812,8 @@ def main() -> int:
             rows.append(row("plugin -n 2", xdist, checks, base))
         if split:
             rows.append(row("plugin -n 2 --autoglm-distribute", split, checks, base))
+        if vantages:
+            rows.append(row(f"plugin, {args.vantages} vantages", vantages, checks * args.vantages, base))
         for name, run in variants:  # a variant may select fewer checks (-m tcp)
             rows.append(row(f"plugin {name} ({run['extra']})", run, sum(run["outcomes"].values()) or checks, base))
         competitor_runs = [(tool, median(runs_of[f"competitor-{tool}"])) for tool in competitors]
@@ -846,12 +863,15 @@ def main() -> int:
             ("plugin -n 2 --autoglm-distribute", split),
         )
         checked = [(name, run, False) for name, run in full_runs] + [(name, run, True) for name, run in variants]
+        checked.append((f"{args.vantages} vantages", vantages, False))
         for name, run, selects in checked:
             if run is None:
                 continue
             got = Counter(run["outcomes"])
             # a variant may select some layers only (-m tcp): the lab's outcomes of those layers
             want = comparable_outcomes(expected, got) if selects else expected
+            if run is vantages:  # every vantage sees the same lab
+                want = Counter({outcome: n * args.vantages for outcome, n in expected.items()})
             run["valid"] = got == want and not run["killed"] and run["rc"] in (0, 1)
             if got != want:
                 print(f"WARNING: {name} outcomes differ from the lab's: got {dict(got)}, expected {dict(want)}")
@@ -921,6 +941,18 @@ def main() -> int:
             base,
             plugin,
         )
+        if vantages:
+            vantage_ratio = vantages["wall_s"] / plugin["wall_s"]
+            paired = [v["wall_s"] / p["wall_s"] for v, p in zip(runs_of["vantages"], runs_of["plugin"], strict=True)]
+            verdict(
+                f"{args.vantages} vantages x {args.targets} targets: wall within {TARGET_VANTAGE_RATIO:g}x one vantage's",
+                vantage_ratio <= TARGET_VANTAGE_RATIO,
+                f"{vantages['wall_s']:.2f} s vs {plugin['wall_s']:.2f} s = {vantage_ratio:.2f}x (per round: "
+                + ", ".join(f"{r:.2f}x" for r in paired)
+                + ")",
+                plugin,
+                vantages,
+            )
         if xdist:
             # "Not slower" up to the run-to-run noise of this VM (about 5% between two runs of the
             # same build, measured as the standard deviation of paired differences): an
@@ -955,7 +987,16 @@ def main() -> int:
                 print(f"\nprofile of {name} ({out}): {format_profile(profiles[name])}")
             results["profiles"] = profiles
 
-        for run in (base, plugin, xdist, split, collect, *(r for _, r in variants), *(r for _, r in collect_variants)):
+        for run in (
+            base,
+            plugin,
+            xdist,
+            split,
+            vantages,
+            collect,
+            *(r for _, r in variants),
+            *(r for _, r in collect_variants),
+        ):
             if run:
                 run.pop("output", None)
         for _, run in competitor_runs:
@@ -968,6 +1009,7 @@ def main() -> int:
             plugin=plugin,
             xdist=xdist,
             xdist_split=split,
+            vantages=vantages,
             competitors=dict(competitor_runs),
             collect=collect,
             overhead_ms_per_check=overhead_ms,
