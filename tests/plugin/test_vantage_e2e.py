@@ -83,6 +83,8 @@ def server_host() -> Iterator[ServerHost]:
         if listener is not None:
             listener.kill()
             listener.wait(timeout=10)
+            if listener.stdout is not None:
+                listener.stdout.close()
         lab.__exit__(None, None, None)
 
 
