@@ -36,7 +36,13 @@ from pytest_autoglm.inventory.models import (
     VantageOverride,
 )
 from pytest_autoglm.inventory.secrets import Redactor, interpolate
-from pytest_autoglm.inventory.vantages import LOCAL_VANTAGE, check_vantage_name, is_off, known_vantage_names
+from pytest_autoglm.inventory.vantages import (
+    LOCAL_VANTAGE,
+    check_vantage_name,
+    effective_vantages,
+    is_off,
+    known_vantage_names,
+)
 
 _ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -111,6 +117,7 @@ def load_inventory(
         raise _translate(exc, tree, redactor) from None
     _check_groups(tree, model)
     _check_vantage_overrides(tree, model, redactor)
+    _check_some_vantage_left(tree, model, vantages)
     if notify_schemes is not None:
         _check_notify_schemes(tree, notify_schemes, redactor)
     environment = model.environment or file.stem
@@ -185,6 +192,22 @@ def _check_vantage_names(tree: LocatedDict, command_line: Sequence[tuple[str, st
                     f"vantage {name!r} is not in this target's vantages: list, so nothing is checked from it{hint}",
                     f"targets[{index}].from",
                 )
+
+
+def _check_some_vantage_left(
+    tree: LocatedDict, model: Inventory, command_line: Sequence[tuple[str, str | None]]
+) -> None:
+    """``local: off`` and no other vantage checks nothing: the file's own mistake (the plugin reports the
+    command line's, ``local=off``, as a usage error)."""
+    if effective_vantages(model.vantages, command_line) != () or any(spec is None for _, spec in command_line):
+        return
+    mark = tree.value_marks.get("vantages", tree.mark)
+    raise _at(
+        mark,
+        "every vantage is off ('local: off' and no other vantage): nothing would be checked; "
+        "declare a vantage (name: execnet spec) or remove 'local: off'",
+        "vantages",
+    )
 
 
 def _at(mark: Mark, message: str, path: str) -> InventoryError:
