@@ -45,7 +45,7 @@ class Vantage:
 
 def check_vantage_name(name: object) -> str:
     """``name`` if it is a valid vantage name, else ValueError saying what is allowed."""
-    if not isinstance(name, str) or not _VANTAGE_NAME.match(name):
+    if not isinstance(name, str) or not _VANTAGE_NAME.fullmatch(name):  # fullmatch: no "name\n"
         raise ValueError(
             f"{name!r} is not a vantage name: a letter, then up to 62 letters, digits, '_' or '-' (e.g. 'office')"
         )
