@@ -134,7 +134,7 @@ def _vantages(config: pytest.Config, slots: list[InventorySlot], overrides: RunS
     from pytest_autoglm.inventory.plan import plan_vantages, vantage_marker
     from pytest_autoglm.inventory.vantages import mask_spec
 
-    specs: dict[str, tuple[str, str]] = {}  # name -> (spec, the inventory that gave it)
+    specs: dict[str, tuple[str, str, str]] = {}  # name -> (spec, the inventory that gave it, spec as shown)
     markers: dict[str, None] = {}
     for slot in slots:
         if slot.loaded is None:
@@ -151,16 +151,17 @@ def _vantages(config: pytest.Config, slots: list[InventorySlot], overrides: RunS
             markers[vantage.name] = None
             if vantage.spec is None:
                 continue
-            first = specs.setdefault(vantage.name, (vantage.spec, slot.loaded.display))
+            shown = slot.loaded.redactor(mask_spec(vantage.spec))
+            first = specs.setdefault(vantage.name, (vantage.spec, slot.loaded.display, shown))
             if first[0] != vantage.spec:
                 raise pytest.UsageError(
                     f"--autoglm-target: {first[1]} and {slot.loaded.display} give vantage {vantage.name!r} different "
-                    f"specs ({mask_spec(first[0])!r} and {mask_spec(vantage.spec)!r}); one name is one place: "
+                    f"specs ({first[2]!r} and {shown!r}); one name is one place: "
                     f"rename one, or set it for the run with --autoglm-vantage {vantage.name}=SPEC"
                 )
     for name in markers:
         config.addinivalue_line("markers", f"{vantage_marker(name)}: checks made from the vantage '{name}'")
-    return {name: spec for name, (spec, _) in specs.items()}
+    return {name: spec for name, (spec, _, _) in specs.items()}
 
 
 def ensure_state(config: pytest.Config) -> RunState:
@@ -239,10 +240,10 @@ def _vantage_header(state: RunState) -> list[str]:
     from pytest_autoglm.inventory.vantages import mask_spec
 
     settings = RunSettings(vantages=state.options.vantages)
-    names: dict[str, str | None] = {}
+    names: dict[str, str | None] = {}  # name -> the spec as shown (secrets and //env: values masked)
     for loaded in state.loaded:
         for vantage in plan_vantages(loaded, settings) or ():
-            names.setdefault(vantage.name, vantage.spec)
+            names.setdefault(vantage.name, vantage.spec and loaded.redactor(mask_spec(vantage.spec)))
     if not names:
         return []
     shown = ", ".join(

@@ -670,3 +670,15 @@ def test_the_json_schema_accepts_the_issue_example() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     bad = yaml.safe_load(ISSUE_EXAMPLE.replace("  internet:", "  1internet:"))
     assert list(validator.iter_errors(bad))
+
+
+def test_a_secret_in_a_spec_is_masked_in_the_header(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOGLM_TEST_GW_USER", "probe-user-x")
+    _inventory(
+        pytester,
+        "version: 1\nsecrets: {user: '${AUTOGLM_TEST_GW_USER}'}\n"
+        "vantages: {office: 'ssh=${secrets.user}@gw//python=python3'}\ntargets: []\n",
+    )
+    result = pytester.runpytest("--autoglm-target", "prod.yaml", "--co")
+    result.stdout.fnmatch_lines(["autoglm: vantages local (this process), office (ssh=***@gw//python=python3)"])
+    assert "probe-user-x" not in result.stdout.str()
