@@ -174,7 +174,6 @@ def effective_vantages(
         return None
     names = [LOCAL_VANTAGE, *(n for n in declared if n != LOCAL_VANTAGE)]
     names += [n for n in cli if n not in names]
-    out: list[Vantage] = []
     local_off = LOCAL_VANTAGE in cli or LOCAL_VANTAGE in declared  # ``local`` may only be switched off
     out = [] if local_off else [Vantage(LOCAL_VANTAGE)]
     for name in names[1:]:
