@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from pytest_autoglm.core.resolvers import SUPPORTED_TYPES, ResolverSpec, parse_resolver, validate_record_value
 from pytest_autoglm.core.values import parse_duration, parse_port, parse_size, parse_status
 from pytest_autoglm.inventory.urls import UrlParts, parse_url
+from pytest_autoglm.inventory.vantages import OFF, VANTAGE_NAME_PATTERN, check_spec, is_off
 
 #: Tags become pytest markers: pytest's own markers would skip, xfail or parametrize items.
 RESERVED_TAGS = frozenset(
@@ -647,6 +648,60 @@ BUILTIN_SETTINGS: dict[str, Any] = {
 }
 
 
+# -- vantages (issue 17) -------------------------------------------------------------------------------------------
+
+VantageName = Annotated[str, Field(pattern=VANTAGE_NAME_PATTERN)]
+
+
+def _vantage_spec(value: object) -> str | None:
+    """An execnet gateway spec, or None for ``off`` (which removes a vantage, e.g. an included one)."""
+    return None if is_off(value) else check_spec(value)
+
+
+VantageSpec = Annotated[
+    str | None,
+    BeforeValidator(_vantage_spec),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "minLength": 1}, {"const": False}, {"const": OFF}],
+            "description": "an execnet gateway spec (popen//python=..., ssh=user@host//python=python3, "
+            "socket=host:port) or off",
+        }
+    ),
+]
+
+
+class VantageOverride(_Model):
+    """``from: {vantage: ...}`` of a target: sections (and ``host``) that replace the target's for one vantage.
+
+    A section given here replaces the target's section of that name whole; ``null`` (or ``[]`` for the list
+    sections) removes it. The merged target validates as a target does (:meth:`Target.for_vantage`).
+    """
+
+    host: Host | None = None
+    dns: DnsSection | None = None
+    tcp: TcpSection | None = None
+    tls: Annotated[list[TlsSection] | None, BeforeValidator(_as_list)] = None
+    http: Annotated[list[HttpCheck] | None, BeforeValidator(_as_list)] = None
+    cors: Annotated[list[CorsCheck] | None, BeforeValidator(_as_list)] = None
+    grpc: Annotated[list[GrpcCheck] | None, BeforeValidator(_as_list)] = None
+    icmp: IcmpSection | None = None
+
+    @model_validator(mode="after")
+    def _host_stays(self) -> VantageOverride:
+        if "host" in self.model_fields_set and self.host is None:
+            raise ValueError("host cannot be removed for a vantage; give another host or leave the key out")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The target fields this override replaces (a removed list section becomes ``[]``)."""
+        lists = ("tls", "http", "cors", "grpc")
+        return {
+            key: ([] if getattr(self, key) is None and key in lists else getattr(self, key))
+            for key in self.model_fields_set
+        }
+
+
 class Target(Settings):
     name: str = Field(pattern=_NAME_PATTERN, max_length=200)
     host: Host
@@ -658,6 +713,26 @@ class Target(Settings):
     cors: Annotated[list[CorsCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
     grpc: Annotated[list[GrpcCheck], BeforeValidator(_as_list)] = Field(default_factory=list)
     icmp: IcmpSection | None = None
+    #: Issue 17: the vantages this target is checked from (None: every vantage of the run).
+    vantages: list[VantageName] | None = Field(default=None, min_length=1)
+    #: Issue 17: per-vantage replacements of sections and ``host``.
+    from_: dict[VantageName, VantageOverride] = Field(default_factory=dict, alias="from")
+
+    def checked_from(self, vantage: str) -> bool:
+        """Whether the target is checked from ``vantage`` (its ``vantages:`` list, when it has one)."""
+        return self.vantages is None or vantage in self.vantages
+
+    def for_vantage(self, vantage: str | None) -> Target:
+        """The target as seen from ``vantage``: its ``from`` entry merged in, validated as a target.
+
+        Raises pydantic's ``ValidationError`` when the merged target breaks a rule that spans
+        sections (the loader reports it at the ``from`` entry). No entry: the target itself.
+        """
+        override = self.from_.get(vantage) if vantage is not None else None
+        if override is None:
+            return self
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return Target.model_validate({**fields, **override.changes(), "from_": {}})
 
     @field_validator("tags")
     @classmethod
@@ -734,6 +809,8 @@ class Inventory(_Model):
     secrets: dict[str, str | int | float] = Field(default_factory=dict)
     targets: list[Target] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
+    #: Issue 17: name -> execnet gateway spec (None: ``off``, removing a vantage an include declares).
+    vantages: dict[VantageName, VantageSpec] = Field(default_factory=dict)
 
     def resolved_setting(self, target: Target, key: str) -> Any:
         """A target's value for a setting: target, then defaults, then the built-in value."""

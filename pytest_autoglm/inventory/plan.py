@@ -27,9 +27,11 @@ from pytest_autoglm.inventory.models import (
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.inventory.urls import url_host_port
 from pytest_autoglm.inventory.validate import LoadedInventory
+from pytest_autoglm.inventory.vantages import LOCAL_VANTAGE as _LOCAL
+from pytest_autoglm.inventory.vantages import Vantage, effective_vantages
 
 #: The vantage that is the running pytest process itself (always there unless ``local=off``).
-LOCAL_VANTAGE = "local"
+LOCAL_VANTAGE = _LOCAL
 
 
 def vantage_marker(vantage: str) -> str:
@@ -59,6 +61,8 @@ class RunSettings:
     timeout: float | None = None
     retries: int | None = None
     per_host_concurrency: int | None = None
+    #: Issue 17: ``--autoglm-vantage`` pairs in command-line order, (name, spec or None for off).
+    vantages: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,32 +174,62 @@ def is_name(host: str) -> bool:
     return False
 
 
+def plan_vantages(loaded: LoadedInventory, overrides: RunSettings = RunSettings()) -> tuple[Vantage, ...] | None:
+    """The vantages one inventory is checked from with the command line's (issue 17), in plan order.
+
+    None: the run defines no vantages (ids keep their 1.0 form). An empty tuple: all switched off.
+    """
+    return effective_vantages(loaded.model.vantages, overrides.vantages)
+
+
 def build_plan(loaded: LoadedInventory, overrides: RunSettings = RunSettings(), first_index: int = 0) -> list[Check]:
     """Every check of one inventory, in inventory order, with dependencies by id.
 
-    ``index`` numbers the checks from ``first_index`` (the run's order across inventories).
+    ``index`` numbers the checks from ``first_index`` (the run's order across inventories). With
+    vantages, each target (outer) is planned per vantage (inner), merged with its ``from`` entry for
+    that vantage; ids carry ``@vantage`` and dependencies stay within one vantage.
     """
+    vantages = plan_vantages(loaded, overrides)
+    names: tuple[str | None, ...] = (None,) if vantages is None else tuple(v.name for v in vantages)
     checks: list[Check] = []
     for target in loaded.model.targets:
-        checks.extend(_target_checks(loaded, target, overrides, first_index + len(checks)))
-    checks.extend(_group_checks(loaded, checks, overrides, first_index + len(checks)))
+        for vantage in names:
+            if vantage is not None and not target.checked_from(vantage):
+                continue
+            # Without vantages the process is still the vantage ``local``: its ``from`` entry applies.
+            seen_from = target.for_vantage(vantage or LOCAL_VANTAGE)
+            checks.extend(_target_checks(loaded, seen_from, overrides, first_index + len(checks), vantage))
+    checks.extend(_group_checks(loaded, checks, overrides, first_index + len(checks), names))
     return checks
 
 
-def _group_checks(loaded: LoadedInventory, planned: list[Check], overrides: RunSettings, first: int) -> list[Check]:
+def _group_checks(
+    loaded: LoadedInventory,
+    planned: list[Check],
+    overrides: RunSettings,
+    first: int,
+    vantages: tuple[str | None, ...] = (None,),
+) -> list[Check]:
     """Failover groups (issue 19): one item per group, with the group's severity; its ``degraded``
-    verdict (the preferred member down, another serving) is a warning of its own (``engine/groups.py``)."""
+    verdict (the preferred member down, another serving) is a warning of its own (``engine/groups.py``).
+
+    With vantages, one item per group and vantage over the members' checks from that vantage, for each
+    vantage at least one member is checked from (``group[prod:web@lan]``).
+    """
     model = loaded.model
-    by_target: dict[str, list[tuple[str, str]]] = {}
+    by_target: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
     for check in planned:
-        by_target.setdefault(check.target, []).append((check.id, check.severity))
+        by_target.setdefault((check.target, check.vantage), []).append((check.id, check.severity))
     out: list[Check] = []
-    for group in model.groups:
-        members = tuple((name, tuple(by_target.get(name, ()))) for name in group.any_of)
+    for group, vantage in ((g, v) for g in model.groups for v in vantages):
+        if vantage is not None and not any((name, vantage) in by_target for name in group.any_of):
+            continue
+        members = tuple((name, tuple(by_target.get((name, vantage), ()))) for name in group.any_of)
         severity = group.severity or model.defaults.severity or BUILTIN_SETTINGS["severity"]
+        at = f"@{vantage}" if vantage is not None else ""
         out.append(
             Check(
-                id=f"{Layer.GROUP}[{loaded.environment}:{group.name}]",
+                id=f"{Layer.GROUP}[{loaded.environment}:{group.name}{at}]",
                 kind=Layer.GROUP,
                 environment=loaded.environment,
                 inventory=loaded.display,
@@ -213,6 +247,7 @@ def _group_checks(loaded: LoadedInventory, planned: list[Check], overrides: RunS
                 spec=GroupSpec(members, group.min_passing, group.prefer),
                 index=first + len(out),
                 redact=loaded.redactor,
+                vantage=vantage,
             )
         )
     return out
@@ -265,21 +300,24 @@ def make_check(
     )
 
 
-def _target_checks(loaded: LoadedInventory, target: Target, overrides: RunSettings, first_index: int) -> list[Check]:
+def _target_checks(
+    loaded: LoadedInventory, target: Target, overrides: RunSettings, first_index: int, vantage: str | None = None
+) -> list[Check]:
     env = loaded.environment
     base = target_settings(loaded, target, overrides)
     out: list[Check] = []
     ids: set[str] = set()
+    at = f"@{vantage}" if vantage is not None else ""  # issue 17: just before the closing bracket
 
     def add(kind: Layer, subject: str, spec: CheckSpec, depends_on: tuple[str, ...] = (), **changes: Any) -> Check:
         subject = loaded.redactor(subject)  # a URL may carry a secret: ids and reports never do
-        check_id = f"{kind}[{env}:{target.name}:{subject}]"
+        check_id = f"{kind}[{env}:{target.name}:{subject}{at}]"
         n = 2
         while check_id in ids:  # the same url twice: keep ids unique and stable
-            check_id = f"{kind}[{env}:{target.name}:{subject} #{n}]"
+            check_id = f"{kind}[{env}:{target.name}:{subject} #{n}{at}]"
             n += 1
         ids.add(check_id)
-        fields = {**base, **changes, "index": first_index + len(out)}
+        fields = {**base, **changes, "index": first_index + len(out), "vantage": vantage}
         check = Check(id=check_id, kind=kind, subject=subject, spec=spec, depends_on=depends_on, **fields)
         out.append(check)
         return check

@@ -28,7 +28,12 @@ def generate_schema() -> dict[str, Any]:
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         "description": "files merged underneath this one (paths relative to this file)",
     }
-    _one_or_many(schema["$defs"]["Target"]["properties"], ("tls", "http", "cors", "grpc"))
+    defs = schema["$defs"]
+    _one_or_many(defs["Target"]["properties"], ("tls", "http", "cors", "grpc"))
+    _one_many_or_none(defs["VantageOverride"]["properties"], ("tls", "http", "cors", "grpc"))
+    # Vantage names are the keys of these mappings (issue 17): no other key is valid.
+    for named in (properties["vantages"], defs["Target"]["properties"]["from"]):
+        named["additionalProperties"] = False
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -45,6 +50,17 @@ def _one_or_many(properties: dict[str, Any], keys: tuple[str, ...]) -> None:
         properties[key] = {
             "anyOf": [item, {"type": "array", "items": item}],
             **{k: v for k, v in prop.items() if k not in ("items", "type")},
+        }
+
+
+def _one_many_or_none(properties: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """The same sections in a target's ``from`` entry, where ``null`` removes the section."""
+    for key in keys:
+        prop = properties[key]
+        array = next(a for a in prop["anyOf"] if a.get("type") == "array")
+        properties[key] = {
+            "anyOf": [array["items"], array, {"type": "null"}],
+            **{k: v for k, v in prop.items() if k != "anyOf"},
         }
 
 

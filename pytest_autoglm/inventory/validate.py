@@ -33,8 +33,16 @@ from pytest_autoglm.inventory.models import (
     Target,
     TcpSection,
     TlsSection,
+    VantageOverride,
 )
 from pytest_autoglm.inventory.secrets import Redactor, interpolate
+from pytest_autoglm.inventory.vantages import (
+    LOCAL_VANTAGE,
+    check_vantage_name,
+    effective_vantages,
+    is_off,
+    known_vantage_names,
+)
 
 _ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -59,7 +67,12 @@ _MODELS_BY_PATH: dict[tuple[str, ...], type[BaseModel]] = {
     ("targets", "http", "stream"): StreamSpec,
     ("defaults", "alerting"): Alerting,
     ("targets", "alerting"): Alerting,
+    ("targets", "from", "*"): VantageOverride,
 }
+# A ``from`` entry's sections are a target's (``targets[0].from.internet.tls.ciphers`` is a CipherRules).
+_MODELS_BY_PATH.update(
+    {("targets", "from", "*", *path[1:]): model for path, model in list(_MODELS_BY_PATH.items()) if len(path) > 1}
+)
 #: Keys whose values are file paths, relative to the file that names them.
 _PATH_KEYS = {"ca_bundle", "client_cert", "client_key"}
 MAX_ERRORS_SHOWN = 10
@@ -81,11 +94,14 @@ def load_inventory(
     environ: Mapping[str, str] | None = None,
     *,
     notify_schemes: Callable[[Sequence[str]], Sequence[str]] | None = None,
+    vantages: Sequence[tuple[str, str | None]] = (),
 ) -> LoadedInventory:
     """Load and validate one inventory file; raise :class:`InventoryError` on any bad input.
 
     ``notify_schemes`` names the unknown schemes among ``alerting.notify`` URLs (the plugin passes
     Apprise's check, which the inventory package may not import); called only when there are some.
+    ``vantages``: the command line's ``--autoglm-vantage`` pairs (name, spec or None for off): names
+    they add are valid in targets' ``vantages:`` and ``from:`` (issue 17).
     """
     file = Path(path)
     tree = load_tree(file)
@@ -94,11 +110,14 @@ def load_inventory(
     tree, redactor = interpolate(tree, os.environ if environ is None else environ)
     _resolve_paths(tree)
     _check_duplicate_targets(tree)
+    _check_vantage_names(tree, vantages)
     try:
         model = Inventory.model_validate(tree)
     except ValidationError as exc:
         raise _translate(exc, tree, redactor) from None
     _check_groups(tree, model)
+    _check_vantage_overrides(tree, model, redactor)
+    _check_some_vantage_left(tree, model, vantages)
     if notify_schemes is not None:
         _check_notify_schemes(tree, notify_schemes, redactor)
     environment = model.environment or file.stem
@@ -110,6 +129,106 @@ def load_inventory(
             col=1,
         )
     return LoadedInventory(model, environment, file.resolve(), display_name(file), redactor)
+
+
+def _did_you_mean(name: str, choices: Sequence[str], what: str) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f"; {what}: {', '.join(choices) or 'none'}"
+
+
+def _check_vantage_names(tree: LocatedDict, command_line: Sequence[tuple[str, str | None]]) -> None:
+    """Issue 17: vantage names, ``local``, and the names targets use, at their place in the file.
+
+    Before the models: a bad name is reported at the key the user wrote. Values of other types than
+    expected are left to the models, which say what would be right.
+    """
+    declared = tree.get("vantages")
+    names: list[str] = []
+    if isinstance(declared, LocatedDict):
+        for name, value in declared.items():
+            key_mark = declared.key_marks[name]
+            try:
+                check_vantage_name(name)
+            except ValueError as exc:
+                raise _at(key_mark, str(exc), "vantages") from None
+            if name == LOCAL_VANTAGE and not is_off(value):
+                raise _at(
+                    declared.value_marks[name],
+                    "'local' is the running pytest process and takes no spec; only 'local: off' is allowed "
+                    "(name another vantage for a gateway)",
+                    "vantages.local",
+                )
+            names.append(name)
+    known = list(known_vantage_names(names, command_line))
+    targets = tree.get("targets")
+    if not isinstance(targets, LocatedList):
+        return
+    for index, target in enumerate(targets):
+        if not isinstance(target, LocatedDict):
+            continue
+        listed = target.get("vantages")
+        allowed: list[str] | None = None
+        if isinstance(listed, LocatedList) and listed:  # an empty list: the model says it needs an entry
+            allowed = []
+            for position, (name, mark) in enumerate(zip(listed, listed.item_marks, strict=True)):
+                if isinstance(name, str) and name not in known:
+                    hint = _did_you_mean(name, known, "vantages")
+                    path = f"targets[{index}].vantages[{position}]"
+                    raise _at(mark, f"unknown vantage {name!r}{hint}", path)
+                allowed.append(str(name))
+        overrides = target.get("from")
+        if not isinstance(overrides, LocatedDict):
+            continue
+        for name in overrides:
+            mark = overrides.key_marks[name]
+            if name not in known:
+                raise _at(
+                    mark, f"unknown vantage {name!r}{_did_you_mean(name, known, 'vantages')}", f"targets[{index}].from"
+                )
+            if allowed is not None and name not in allowed:
+                hint = _did_you_mean(name, allowed, "its vantages")
+                raise _at(
+                    mark,
+                    f"vantage {name!r} is not in this target's vantages: list, so nothing is checked from it{hint}",
+                    f"targets[{index}].from",
+                )
+
+
+def _check_some_vantage_left(
+    tree: LocatedDict, model: Inventory, command_line: Sequence[tuple[str, str | None]]
+) -> None:
+    """``local: off`` and no other vantage checks nothing: the file's own mistake (the plugin reports the
+    command line's, ``local=off``, as a usage error)."""
+    if effective_vantages(model.vantages, command_line) != () or any(spec is None for _, spec in command_line):
+        return
+    mark = tree.value_marks.get("vantages", tree.mark)
+    raise _at(
+        mark,
+        "every vantage is off ('local: off' and no other vantage): nothing would be checked; "
+        "declare a vantage (name: execnet spec) or remove 'local: off'",
+        "vantages",
+    )
+
+
+def _at(mark: Mark, message: str, path: str) -> InventoryError:
+    return InventoryError(message, file=mark.file, line=mark.line, col=mark.col, path=path)
+
+
+def _check_vantage_overrides(tree: LocatedDict, model: Inventory, redactor: Redactor) -> None:
+    """Each target merged with each of its ``from`` entries validates as a target does (errors inside ``from``)."""
+    for index, target in enumerate(model.targets):
+        for vantage, override in target.from_.items():
+            try:
+                target.for_vantage(vantage)
+            except ValidationError as exc:
+                changed = override.model_fields_set
+                moved = []
+                for err in exc.errors(include_url=False):
+                    loc = tuple(err["loc"])
+                    inside = not loc or loc[0] in changed
+                    prefix = ("targets", index, "from", vantage) if inside else ("targets", index)
+                    moved.append({**err, "loc": prefix + loc})
+                raise _translate_errors(moved, tree, redactor) from None
 
 
 def _notify_urls(tree: LocatedDict) -> list[tuple[str, Mark, str]]:
@@ -217,7 +336,11 @@ def _check_duplicate_targets(tree: LocatedDict) -> None:
 
 
 def _translate(exc: ValidationError, tree: LocatedDict, redactor: Redactor) -> InventoryError:
-    errors = [_one_error(err, tree, redactor) for err in exc.errors(include_url=False)]
+    return _translate_errors(exc.errors(include_url=False), tree, redactor)
+
+
+def _translate_errors(raw: Sequence[Mapping[str, Any]], tree: LocatedDict, redactor: Redactor) -> InventoryError:
+    errors = [_one_error(err, tree, redactor) for err in raw]
     errors = list(dict.fromkeys(errors, None))  # same place and text once
     first = errors[0]
     if len(errors) == 1:
@@ -260,7 +383,7 @@ def _one_error(err: Mapping[str, Any], tree: LocatedDict, redactor: Redactor) ->
         unknown = str(loc[-1])
         parent = path[:-1] if path and path[-1] == unknown else path
         message = f"unknown key {unknown!r}"
-        model = _MODELS_BY_PATH.get(tuple(p for p in parent if isinstance(p, str)))
+        model = _MODELS_BY_PATH.get(_model_path(parent))
         if model is not None:
             known = [f.alias or name for name, f in model.model_fields.items()]
             close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
@@ -275,6 +398,14 @@ def _one_error(err: Mapping[str, Any], tree: LocatedDict, redactor: Redactor) ->
             f"missing required key {missing!r}", file=mark.file, line=mark.line, col=mark.col, path=text or None
         )
     return InventoryError(_describe(err, redactor), file=mark.file, line=mark.line, col=mark.col, path=text or None)
+
+
+def _model_path(path: list[str | int]) -> tuple[str, ...]:
+    """A tree path as :data:`_MODELS_BY_PATH` keys it: no list indices, ``*`` for the vantage under ``from``."""
+    parts = [p for p in path if isinstance(p, str)]
+    if parts[:2] == ["targets", "from"] and len(parts) > 2:
+        parts[2] = "*"
+    return tuple(parts)
 
 
 def _path_text(path: list[str | int]) -> str:

@@ -11,7 +11,7 @@ from pytest_autoglm.core.records import CheckResult
 from pytest_autoglm.core.vocabulary import Outcome
 from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.gcpause import gc_paused
-from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.inventory.plan import Check, vantage_marker
 from pytest_autoglm.inventory.secrets import Redactor
 from pytest_autoglm.plugin.state import InventorySlot, get_state
 from pytest_autoglm.reporting.diagnosis import render_diagnosis
@@ -90,6 +90,8 @@ class CheckItem(pytest.Item):
         self.add_marker(str(check.kind))
         for tag in check.tags:
             self.add_marker(tag)
+        if check.vantage is not None:  # issue 17: -m vantage_lan
+            self.add_marker(vantage_marker(check.vantage))
         self.user_properties.append(("autoglm_severity", check.severity))
 
     def setup(self) -> None:

@@ -101,12 +101,16 @@ def _start(config: pytest.Config, options: Options) -> None:
     from pytest_autoglm.inventory.plan import RunSettings
 
     overrides = RunSettings(
-        timeout=options.timeout, retries=options.retries, per_host_concurrency=options.per_host_concurrency
+        timeout=options.timeout,
+        retries=options.retries,
+        per_host_concurrency=options.per_host_concurrency,
+        vantages=options.vantages,
     )
     slots: list[InventorySlot] = []
     with gc_paused():
         _load(config, options, overrides, slots)
     _check_environment_names(slots)
+    vantage_specs = _vantages(config, slots, overrides)
     if options.engine == "process" or (options.engine == "auto" and fork_available()):
         from pytest_autoglm.engine.process import AUTO_PROCESS_MIN_CHECKS
 
@@ -118,6 +122,46 @@ def _start(config: pytest.Config, options: Options) -> None:
         config.stash[state_key] = RunState(options, runner.fallback, slots, runner)
     else:
         config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
+    config.stash[state_key].vantage_specs = vantage_specs
+
+
+def _vantages(config: pytest.Config, slots: list[InventorySlot], overrides: RunSettings) -> dict[str, str]:
+    """Issue 17: the run's remote vantages (name -> spec, in order), and a ``vantage_<name>`` marker each.
+
+    The effective vantages are per inventory; one name must mean one place in a run. Nothing left
+    to check from (``local=off`` and no other) is a usage error.
+    """
+    from pytest_autoglm.inventory.plan import plan_vantages, vantage_marker
+    from pytest_autoglm.inventory.vantages import mask_spec
+
+    specs: dict[str, tuple[str, str, str]] = {}  # name -> (spec, the inventory that gave it, spec as shown)
+    markers: dict[str, None] = {}
+    for slot in slots:
+        if slot.loaded is None:
+            continue
+        vantages = plan_vantages(slot.loaded, overrides)
+        if vantages is None:
+            continue
+        if not vantages:
+            raise pytest.UsageError(
+                f"--autoglm-vantage: no vantage is left to check {slot.loaded.display} from (local=off and every "
+                "other one off); give one, e.g. --autoglm-vantage lan='popen//python=python3'"
+            )
+        for vantage in vantages:
+            markers[vantage.name] = None
+            if vantage.spec is None:
+                continue
+            shown = slot.loaded.redactor(mask_spec(vantage.spec))
+            first = specs.setdefault(vantage.name, (vantage.spec, slot.loaded.display, shown))
+            if first[0] != vantage.spec:
+                raise pytest.UsageError(
+                    f"--autoglm-target: {first[1]} and {slot.loaded.display} give vantage {vantage.name!r} different "
+                    f"specs ({first[2]!r} and {shown!r}); one name is one place: "
+                    f"rename one, or set it for the run with --autoglm-vantage {vantage.name}=SPEC"
+                )
+    for name in markers:
+        config.addinivalue_line("markers", f"{vantage_marker(name)}: checks made from the vantage '{name}'")
+    return {name: spec for name, (spec, _, _) in specs.items()}
 
 
 def ensure_state(config: pytest.Config) -> RunState:
@@ -143,7 +187,7 @@ def _load(config: pytest.Config, options: Options, overrides: RunSettings, slots
     for position, path in enumerate(options.targets):
         slot = InventorySlot(path=path, position=position)
         try:
-            slot.loaded = load_inventory(path, notify_schemes=unknown_notify_schemes)
+            slot.loaded = load_inventory(path, notify_schemes=unknown_notify_schemes, vantages=options.vantages)
         except InventoryError as exc:
             slot.error = exc
         else:
@@ -187,7 +231,25 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"autoglm: environments {envs}; timeout {timeout}, retries {retries}, concurrency {opts.concurrency}, "
         f"fail on {opts.fail_on}, engine {opts.engine}"
     )
-    return [line]
+    return [line, *_vantage_header(state)]
+
+
+def _vantage_header(state: RunState) -> list[str]:
+    """One line naming the run's vantages and their specs (``//env:`` values masked); none without vantages."""
+    from pytest_autoglm.inventory.plan import RunSettings, plan_vantages
+    from pytest_autoglm.inventory.vantages import mask_spec
+
+    settings = RunSettings(vantages=state.options.vantages)
+    names: dict[str, str | None] = {}  # name -> the spec as shown (secrets and //env: values masked)
+    for loaded in state.loaded:
+        for vantage in plan_vantages(loaded, settings) or ():
+            names.setdefault(vantage.name, vantage.spec and loaded.redactor(mask_spec(vantage.spec)))
+    if not names:
+        return []
+    shown = ", ".join(
+        f"{name} ({mask_spec(spec)})" if spec else f"{name} (this process)" for name, spec in names.items()
+    )
+    return [f"autoglm: vantages {shown}"]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

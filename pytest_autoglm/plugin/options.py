@@ -40,6 +40,12 @@ HELP_DISTRIBUTE = (
     "split an inventory-only run across pytest-xdist workers (-n) anyway; by default such a run "
     "stays in one process, which already probes every check concurrently and is faster"
 )
+HELP_VANTAGE = (
+    "a place to check from (repeatable): NAME=SPEC, an execnet gateway spec as pytest-xdist's --tx takes "
+    "(lan='popen//python=ip netns exec lan /opt/venv/bin/python', office=ssh=probe@gw//python=python3), "
+    "overriding the inventories' vantage of that name or adding one; NAME=off removes one (local=off: "
+    "not this process)"
+)
 
 T = TypeVar("T")
 
@@ -75,6 +81,8 @@ class Options:
     history_required: bool = False
     pushgateway: str | None = None
     per_host_concurrency: int | None = None  # None: the inventories' (default 4)
+    #: Issue 17: ``--autoglm-vantage`` in order, (name, execnet spec or None for off); names unique.
+    vantages: tuple[tuple[str, str | None], ...] = ()
 
 
 #: The value options besides the inventories and the report folder: option ``--autoglm-NAME`` and
@@ -90,7 +98,11 @@ VALUE_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("history", "URL|PATH|none", HELP_HISTORY),
     ("history_keep", "DURATION", HELP_HISTORY_KEEP),
     ("pushgateway", "URL", HELP_PUSHGATEWAY),
+    ("vantage", "NAME=SPEC", HELP_VANTAGE),
 )
+#: Value options given once per value (the option repeated; the ini key one value a line). The
+#: command line's values replace the ini key's; :func:`_raw` gives them as lines.
+REPEATABLE = frozenset({"vantage"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -100,6 +112,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autoglm-report-dir", metavar="DIR", default=None, help=HELP_REPORT_DIR)
     parser.addini("autoglm_report_dir", HELP_REPORT_DIR, default=None)
     for name, metavar, help_text in VALUE_OPTIONS:
+        if name in REPEATABLE:
+            group.addoption(_flag(name), action="append", metavar=metavar, default=None, help=help_text)
+            parser.addini(f"autoglm_{name}", help_text, type="linelist", default=[])
+            continue
         group.addoption(_flag(name), metavar=metavar, default=None, help=help_text)
         parser.addini(f"autoglm_{name}", help_text, default=None)
     for name, help_text in (("distribute", HELP_DISTRIBUTE), ("history_required", HELP_HISTORY_REQUIRED)):
@@ -115,8 +131,10 @@ def _raw(config: pytest.Config, name: str) -> tuple[str | None, str]:
     """The command-line value, else the ini value; with where it came from, for messages."""
     value = config.getoption(_flag(name))
     if value is not None:
-        return str(value), _flag(name)
+        return ("\n".join(value) if isinstance(value, list) else str(value)), _flag(name)
     ini = config.getini(f"autoglm_{name}")
+    if isinstance(ini, list):  # a linelist key (REPEATABLE): its lines
+        ini = "\n".join(ini)
     if ini not in (None, ""):
         return str(ini).strip(), f"ini key autoglm_{name}"
     return None, ""
@@ -237,7 +255,26 @@ def read_options(config: pytest.Config) -> Options:
         per_host_concurrency=_value(
             config, "per_host_concurrency", lambda text, where: _int(text, where, 1, 10_000), None
         ),
+        vantages=_value(config, "vantage", _vantages, ()),
     )
+
+
+def _vantages(text: str, where: str) -> tuple[tuple[str, str | None], ...]:
+    """``NAME=SPEC`` / ``NAME=off`` lines (issue 17); imported only when the option is given."""
+    from pytest_autoglm.inventory.vantages import parse_vantage_option
+
+    out: dict[str, str | None] = {}
+    for line in (line.strip() for line in text.splitlines()):
+        if not line:
+            continue
+        try:
+            name, spec = parse_vantage_option(line)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+        if name in out:
+            raise pytest.UsageError(f"{where}: vantage {name!r} is given twice; give each name once")
+        out[name] = spec
+    return tuple(out.items())
 
 
 # -- history (issue 16) ------------------------------------------------------------------------------------------

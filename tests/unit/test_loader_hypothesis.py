@@ -278,6 +278,8 @@ _SECTION = st.one_of(
     _SCALARS,
 )
 _SETTINGS_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3), _JUNK)
+_VANTAGE_NAMES = ["local", "lan", "internet", "internt", "bad name"]
+_VANTAGE_SPECS = st.sampled_from(["popen", "off", "ssh=u@h//python=python3", "popen//pyhton=x", "socket=h:0", ""])
 _TARGET = st.one_of(
     st.fixed_dictionaries(
         {
@@ -290,6 +292,16 @@ _TARGET = st.one_of(
                 st.lists(st.sampled_from(["public", "critical", "bad tag", "1st"]), max_size=3), _SCALARS
             ),
             **{k: _SECTION for k in ("dns", "tcp", "tls", "http", "cors")},
+            # issue 17: the vantages a target is checked from, and its per-vantage sections
+            "vantages": st.one_of(st.lists(st.sampled_from(_VANTAGE_NAMES), max_size=3), _SCALARS),
+            "from": st.one_of(
+                st.dictionaries(
+                    st.sampled_from(_VANTAGE_NAMES),
+                    st.one_of(st.dictionaries(_keys(["host", "dns", "tcp", "tls", "http", "cors"]), _SECTION), _JUNK),
+                    max_size=2,
+                ),
+                _JUNK,
+            ),
         },
     ),
     st.dictionaries(_keys(_TARGET_KEYS), _JUNK, max_size=5),
@@ -310,6 +322,9 @@ _INVENTORY = st.one_of(
                 st.dictionaries(st.sampled_from(["api_key", "token", "pin"]), _SCALARS, max_size=3), _JUNK
             ),
             "targets": st.one_of(st.lists(_TARGET, max_size=4), _JUNK),
+            "vantages": st.one_of(
+                st.dictionaries(st.sampled_from(_VANTAGE_NAMES), st.one_of(_VANTAGE_SPECS, _SCALARS), max_size=3), _JUNK
+            ),
             "junk": _JUNK,
         },
     ),
