@@ -8,7 +8,7 @@ handshake), and that must work even when the import fails.
 
 The conversation on the channel (every message a tuple of builtin values, as execnet requires)::
 
-    remote -> controller  ("hello", version | None, problem, python, pid)
+    remote -> controller  ("hello", version | None, where, python, pid, problem)
     controller -> remote  ("start", concurrency, tls_concurrency)   (only if the versions match)
     controller -> remote  ("checks", pickled list of Check)          (any number of times)
     remote -> controller  ("results", pickled list of (check id, CheckResult))   (small batches)
@@ -41,15 +41,19 @@ POLL_S = 1.0
 _END = ("end",)  # put in the remote's queue when the controller's side of the channel closes
 
 
-def hello() -> tuple[str, str | None, str, str, int]:
-    """The handshake: pytest-autoglm's version here, or why it cannot be imported."""
+def hello() -> tuple[str, str | None, str, str, int, str]:
+    """The handshake: pytest-autoglm's version here and where it lives, or why it cannot be imported."""
     try:
         import pytest_autoglm
     except Exception as exc:  # a missing package, or a broken one: the controller says what to install
-        return ("hello", None, f"{type(exc).__name__}: {exc}", sys.executable, os.getpid())
+        return ("hello", None, "", sys.executable, os.getpid(), f"{type(exc).__name__}: {exc}")
     version = str(getattr(pytest_autoglm, "__version__", "unknown"))
     where = str(getattr(pytest_autoglm, "__file__", "") or "")
-    return ("hello", version, where, sys.executable, os.getpid())
+    try:
+        import pytest_autoglm.engine.runner  # the engine and its dependencies, not just the package's name
+    except Exception as exc:
+        return ("hello", version, where, sys.executable, os.getpid(), f"{type(exc).__name__}: {exc}")
+    return ("hello", version, where, sys.executable, os.getpid(), "")
 
 
 def serve(channel: Any) -> None:
@@ -66,13 +70,12 @@ def serve(channel: Any) -> None:
     channel.setcallback(inbox.put, endmarker=_END)
     try:
         _run(channel, inbox, int(concurrency), int(tls_concurrency))
-    except BaseException as exc:
+    except Exception as exc:  # a bug: the controller puts it in the message of every check still open
         text = traceback.format_exception_only(type(exc), exc)[-1].strip()
         try:
             channel.send(("error", text))
         except Exception:
             pass
-        raise
 
 
 def _run(channel: Any, inbox: queue.SimpleQueue[tuple[Any, ...]], concurrency: int, tls_concurrency: int) -> None:
@@ -143,8 +146,9 @@ def _pickled(batch: list[tuple[str, Any]]) -> bytes:
             try:
                 pickle.dumps(result)
             except Exception as exc:
-                result = CheckResult(Outcome.ERROR, None, Reason.SETUP, f"result not transferable: {exc}")
-            safe.append((check_id, result))
+                safe.append((check_id, CheckResult(Outcome.ERROR, None, Reason.SETUP, f"not transferable: {exc}")))
+            else:
+                safe.append((check_id, result))
         return pickle.dumps(safe, protocol=pickle.HIGHEST_PROTOCOL)
 
 

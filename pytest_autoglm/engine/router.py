@@ -88,7 +88,7 @@ class VantageRouter:
         for closer in closers:
             closer.start()
         for closer in closers:
-            closer.join(timeout=2 * CLOSE_TIMEOUT_S + 1)
+            closer.join(timeout=4 * CLOSE_TIMEOUT_S + 2)  # each: its own terminate, then its driver's
         self.local.close()
 
     def unreachable(self) -> dict[str, str]:

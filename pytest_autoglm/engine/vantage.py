@@ -41,6 +41,8 @@ OPEN_TIMEOUT_S = 30.0
 HANDSHAKE_TIMEOUT_S = 30.0
 #: ``close``: how long the gateway gets to exit before its process is killed.
 CLOSE_TIMEOUT_S = 5.0
+#: A stuck remote (see the stall watchdog) gets this long to exit before it is killed.
+STUCK_EXIT_S = 0.5
 #: How often the driver thread looks for new checks to send and for a stalled remote.
 POLL_S = 0.5
 
@@ -97,6 +99,7 @@ class GatewayRunner:
         self._closing = False
         self._abandoned = False  # the gateway did not open in time: if it opens later, close it at once
         self._remote_error = ""
+        self._stuck = False
         #: Why the vantage cannot run its checks ("" while it can): the message of each of its errors.
         self.failure = ""
         #: The remote interpreter and its PID, once the handshake told them.
@@ -121,7 +124,9 @@ class GatewayRunner:
                 self._stall_limit = max(self._stall_limit, limit)
                 self._outbox.extend(fresh)
                 if self._driver is None:
-                    self._driver = threading.Thread(target=self._drive, name=f"autoglm-vantage-{self.name}", daemon=True)
+                    self._driver = threading.Thread(
+                        target=self._drive, name=f"autoglm-vantage-{self.name}", daemon=True
+                    )
                     self._driver.start()
         if failed:
             self._settle_open(failed)
@@ -157,8 +162,8 @@ class GatewayRunner:
         self._wake.set()
         self._terminate()
         driver = self._driver
-        if driver is not None:
-            driver.join(timeout=CLOSE_TIMEOUT_S)
+        if driver is not None:  # it may be terminating the gateway itself (a failure): that is bounded too
+            driver.join(timeout=2 * CLOSE_TIMEOUT_S + 1)
         self._settle_open(f"the run ended before vantage {self.name} answered")
 
     # -- driver thread -------------------------------------------------------------------------------------------
@@ -179,7 +184,7 @@ class GatewayRunner:
                 self._fail(f"the gateway to {self.name} failed: {type(exc).__name__}: {exc}")
         finally:
             if self._abandoned or self.failure:
-                self._terminate()
+                self._terminate(STUCK_EXIT_S if self._stuck else CLOSE_TIMEOUT_S)
 
     def _open(self) -> execnet.Gateway:
         """The gateway, opened within ``open_timeout_s`` (in a thread of its own: execnet's wait is unbounded)."""
@@ -228,16 +233,21 @@ class GatewayRunner:
             raise _Unreachable(
                 f"vantage {self.name} ({self.spec}) did not answer the handshake: {type(exc).__name__}: {exc}"
             ) from None
-        _, version, where, python, pid = hello
+        _, version, where, python, pid, problem = hello
         self.remote_python, self.remote_pid = str(python), int(pid)
         if version is None:
             raise _Unreachable(
-                f"vantage {self.name}: {python} cannot import pytest_autoglm ({where}); {install_hint(python, ours)}"
+                f"vantage {self.name}: {python} cannot import pytest_autoglm ({problem}); {install_hint(python, ours)}"
             )
         if version != ours:
             raise _Unreachable(
                 f"vantage {self.name}: {python} has pytest-autoglm {version} ({where}), this run has {ours}; "
                 f"{install_hint(python, ours)}"
+            )
+        if problem:
+            raise _Unreachable(
+                f"vantage {self.name}: {python} has pytest-autoglm {version} ({where}) but cannot import its engine "
+                f"({problem}); reinstall it there with its dependencies: {python} -m pip install pytest-autoglm=={ours}"
             )
         channel.send(("start", self.concurrency, self.tls_concurrency))
         self._channel = channel
@@ -275,6 +285,7 @@ class GatewayRunner:
             waiting = any(not f.done() for f in self._futures.values())
             quiet = time.monotonic() - self._last_progress
         if waiting and quiet > self._stall_limit:
+            self._stuck = True
             self._fail(f"vantage {self.name} sent no result for {quiet:.0f}s and was stopped as stuck")
 
     # -- receiver thread (execnet's) ---------------------------------------------------------------------------
@@ -316,9 +327,10 @@ class GatewayRunner:
         for check_id in open_ids:
             self._settle(check_id, CheckResult(Outcome.ERROR, None, Reason.VANTAGE_UNREACHABLE, message))
 
-    def _terminate(self) -> None:
+    def _terminate(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Exit the gateway, kill its process after ``timeout`` (execnet's terminate: at most twice that)."""
         with self._lock:
             group, self._group = self._group, None
         if group is not None:
             with contextlib.suppress(Exception):
-                group.terminate(timeout=CLOSE_TIMEOUT_S)
+                group.terminate(timeout=timeout)
