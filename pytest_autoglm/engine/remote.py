@@ -22,6 +22,7 @@ pytest-autoglm (the handshake makes sure), so the classes match.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import pickle
 import queue
@@ -43,14 +44,14 @@ _END = ("end",)  # put in the remote's queue when the controller's side of the c
 
 def hello() -> tuple[str, str | None, str, str, int, str]:
     """The handshake: pytest-autoglm's version here and where it lives, or why it cannot be imported."""
-    try:
-        import pytest_autoglm
+    try:  # by name: it is what the handshake probes for (and the root package's markers would import pytest)
+        package = importlib.import_module("pytest_autoglm")
     except Exception as exc:  # a missing package, or a broken one: the controller says what to install
         return ("hello", None, "", sys.executable, os.getpid(), f"{type(exc).__name__}: {exc}")
-    version = str(getattr(pytest_autoglm, "__version__", "unknown"))
-    where = str(getattr(pytest_autoglm, "__file__", "") or "")
-    try:
-        import pytest_autoglm.engine.runner  # the engine and its dependencies, not just the package's name
+    version = str(getattr(package, "__version__", "unknown"))
+    where = str(getattr(package, "__file__", "") or "")
+    try:  # the engine and its dependencies, not just the package's name
+        importlib.import_module("pytest_autoglm.engine.runner")
     except Exception as exc:
         return ("hello", version, where, sys.executable, os.getpid(), f"{type(exc).__name__}: {exc}")
     return ("hello", version, where, sys.executable, os.getpid(), "")

@@ -80,7 +80,12 @@ class VantageRouter:
         return all(runner.alive() for runner in self._used)
 
     def close(self) -> None:
-        """Close every gateway at once (each bounded by its own timeout), then the local runner."""
+        """Close every gateway, then the local runner."""
+        self.close_remotes()
+        self.local.close()
+
+    def close_remotes(self) -> None:
+        """Close every gateway at once, each bounded by its own timeout (idempotent)."""
         closers = [
             threading.Thread(target=remote.close, name=f"autoglm-close-{name}", daemon=True)
             for name, remote in self.remotes.items()
@@ -89,7 +94,6 @@ class VantageRouter:
             closer.start()
         for closer in closers:
             closer.join(timeout=4 * CLOSE_TIMEOUT_S + 2)  # each: its own terminate, then its driver's
-        self.local.close()
 
     def unreachable(self) -> dict[str, str]:
         """Each remote vantage that could not run its checks, and why."""

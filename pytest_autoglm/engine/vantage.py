@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import importlib
 import pickle
 import queue
 import threading
@@ -54,9 +55,12 @@ class _Unreachable(Exception):
 
 
 def _our_version() -> str:
-    import pytest_autoglm
+    """This run's pytest-autoglm version: the root package's ``__version__``.
 
-    return pytest_autoglm.__version__
+    Looked up by name: the root package imports pytest only lazily (for ``pytest_autoglm.dns``
+    and the other markers), but a static import of it would read as engine -> pytest.
+    """
+    return str(importlib.import_module("pytest_autoglm").__version__)
 
 
 def install_hint(python: str, version: str) -> str:

@@ -118,6 +118,9 @@ def _start(config: pytest.Config, options: Options) -> None:
         config.stash[state_key] = RunState(options, runner.fallback, slots, runner)
     else:
         config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
+    from pytest_autoglm.plugin.vantages import route
+
+    route(config.stash[state_key])  # remote vantages (issue 17): a router in front of the local runner
 
 
 def ensure_state(config: pytest.Config) -> RunState:
@@ -172,7 +175,7 @@ def _check_environment_names(slots: list[InventorySlot]) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is not None:
-        state.items.close()  # a ProcessRunner closes its fallback, state.engine, too
+        state.items.close()  # a ProcessRunner closes its fallback, state.engine, too; a router its gateways
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -196,8 +199,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if state is None or state.runner is None or config.option.collectonly:
         return
     from pytest_autoglm.engine.process import ProcessRunner
+    from pytest_autoglm.engine.router import VantageRouter
 
-    runner = state.runner
+    runner = state.runner.local if isinstance(state.runner, VantageRouter) else state.runner
     if not isinstance(runner, ProcessRunner):
         return
     if runner.forked:
