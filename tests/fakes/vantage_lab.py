@@ -41,6 +41,7 @@ __all__ = [
     "other_version_spec",
     "pid_alive",
     "pid_spec",
+    "pids",
     "vantage_namespace",
 ]
 
@@ -88,10 +89,10 @@ def netns_spec(lab: NetnsLab, python: str = sys.executable) -> str:
 
 
 def pid_spec(directory: Path, pidfile: Path, *, lab: NetnsLab | None = None, python: str = sys.executable) -> str:
-    """A spec whose interpreter first writes its PID to ``pidfile`` (``exec`` keeps the PID: the gateway's)."""
+    """A spec whose interpreter first adds its PID to ``pidfile``, one a line (``exec`` keeps the PID: the gateway's)."""
     script = directory / "vantage-python.sh"
     inner = [*(["ip", "netns", "exec", lab.name] if lab is not None else []), python]
-    script.write_text(f'#!/bin/sh\necho $$ > {shlex.quote(str(pidfile))}\nexec {shlex.join(inner)} "$@"\n')
+    script.write_text(f'#!/bin/sh\necho $$ >> {shlex.quote(str(pidfile))}\nexec {shlex.join(inner)} "$@"\n')
     script.chmod(0o755)
     return f"popen//python={script}"
 
@@ -114,6 +115,11 @@ def other_version_spec(directory: Path, version: str = "0.0.1", *, python: str =
     package.mkdir(parents=True, exist_ok=True)
     (package / "__init__.py").write_text(f'__version__ = "{version}"\n')
     return f"popen//python=env PYTHONPATH={package.parent} {python}"
+
+
+def pids(pidfile: Path) -> list[int]:
+    """The PIDs a :func:`pid_spec` interpreter wrote, in order."""
+    return [int(line) for line in pidfile.read_text().split()] if pidfile.exists() else []
 
 
 def pid_alive(pid: int) -> bool:
