@@ -9,7 +9,6 @@ planned check into one check per vantage (``@vantage`` ids, the vantage's host),
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

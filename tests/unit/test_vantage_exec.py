@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ import pytest
 
 from pytest_autoglm.core.vocabulary import Outcome, Reason
 from pytest_autoglm.engine.router import VantageRouter
+from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.engine.vantage import GatewayRunner
 from pytest_autoglm.inventory.plan import Check, build_plan
@@ -75,6 +77,18 @@ def test_a_check_travels_pickled_with_its_redaction(tmp_path, monkeypatch):
             == check.redact("token *** here")
             != ("token s3cr3t-token-value here")
         )
+
+
+@pytest.mark.parametrize("suite", sorted((_ROOT / "example_suites").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_kind_of_check_travels_pickled_unchanged(suite, monkeypatch):
+    for name in set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", suite.read_text())):
+        monkeypatch.setenv(name, f"value-of-{name.lower()}")
+    try:
+        loaded = load_inventory(suite)
+    except InventoryError as exc:  # a suite that names files its demo makes (certificates)
+        pytest.skip(f"needs files made by its demo: {exc}")
+    checks = at_vantage(build_plan(loaded), "lan")
+    assert pickle.loads(pickle.dumps(checks, protocol=pickle.HIGHEST_PROTOCOL)) == checks
 
 
 def test_a_vantage_without_the_plugin_errors_and_says_what_to_install(tmp_path):
@@ -184,6 +198,7 @@ _FORK_DRIVER = textwrap.dedent(
     import dataclasses, json, sys
     from pytest_autoglm.engine.process import ProcessRunner
     from pytest_autoglm.engine.router import VantageRouter
+from pytest_autoglm.errors import InventoryError
     from pytest_autoglm.engine.runner import Engine
     from pytest_autoglm.engine.vantage import GatewayRunner
     from pytest_autoglm.inventory.plan import build_plan
