@@ -21,9 +21,9 @@ import pytest
 
 from pytest_autoglm.core.vocabulary import Outcome, Reason
 from pytest_autoglm.engine.router import VantageRouter
-from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.engine.runner import Engine
 from pytest_autoglm.engine.vantage import GatewayRunner
+from pytest_autoglm.errors import InventoryError
 from pytest_autoglm.inventory.plan import Check, build_plan
 from pytest_autoglm.inventory.validate import load_inventory
 from tests.fakes.tcp_servers import free_port, tcp_listener
