@@ -35,6 +35,7 @@ from pytest_autoglm.inventory.plan import Check
 from tests.fakes.netns import NetnsLab, NetnsUnavailable, netns_prerequisites
 
 __all__ = [
+    "RUN_CONFTEST",
     "at_vantage",
     "bare_python",
     "netns_spec",
@@ -44,6 +45,44 @@ __all__ = [
     "pids",
     "vantage_namespace",
 ]
+
+
+#: The conftest of a pytest run with vantages: the vantages and each one's host come from vantages.json beside
+#: it (``specs``, ``hosts``; ``kill_after`` and ``pidfile``: kill the gateway once that item has its result).
+RUN_CONFTEST = """
+import dataclasses, json, os, signal
+from pathlib import Path
+
+from pytest_autoglm.plugin.state import get_state
+
+SETUP = json.loads(Path(__file__).with_name("vantages.json").read_text())
+
+
+def _at(check, vantage, host):
+    def vid(check_id):
+        return f"{check_id[:-1]}@{vantage}]"
+
+    return dataclasses.replace(
+        check, id=vid(check.id), vantage=vantage, depends_on=tuple(map(vid, check.depends_on)), host=host
+    )
+
+
+def pytest_configure(config):
+    state = get_state(config)
+    if state is None:
+        return
+    state.vantage_specs.update(SETUP["specs"])
+    for slot in state.slots:
+        slot.checks = [_at(c, v, host) for v, host in SETUP["hosts"].items() for c in slot.checks]
+
+
+def pytest_runtest_logreport(report):
+    # A gateway killed midway: once the item named in "kill_after" has its result, kill the gateway's process.
+    kill_after = SETUP.get("kill_after")
+    if kill_after and report.nodeid.endswith(kill_after) and report.when == "call":
+        for line in Path(SETUP["pidfile"]).read_text().split():
+            os.kill(int(line), signal.SIGKILL)
+"""
 
 
 def _with_vantage(check_id: str, vantage: str) -> str:
@@ -139,3 +178,68 @@ def kill(pid: int) -> None:
     """Kill one process we started (by its PID), as a gateway that dies midway."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def _bench_run(directory: Path, setup: dict[str, object], inventory: str) -> float:
+    """Wall seconds of one pytest run (a fresh interpreter) of ``inventory`` with the given vantages."""
+    import json
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory(dir=directory) as where:
+        run_dir = Path(where)
+        (run_dir / "conftest.py").write_text(RUN_CONFTEST)
+        (run_dir / "vantages.json").write_text(json.dumps(setup))
+        (run_dir / "inv.yaml").write_text(inventory)
+        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--autoglm-target", "inv.yaml"]
+        began = time.monotonic()
+        done = subprocess.run(argv, cwd=run_dir, capture_output=True, text=True, timeout=600, check=False)
+        elapsed = time.monotonic() - began
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark run failed (exit {done.returncode}):\n{done.stdout[-3000:]}")
+        return elapsed
+
+
+def bench(*, checks: int = 300, dropped: int = 30, vantages: int = 2, runs: int = 3) -> dict[str, list[float]]:
+    """The same ``checks`` tcp checks from ``local`` only, and from ``local`` plus ``vantages`` namespaces.
+
+    Each vantage probes a namespace with the same ports: ``checks - dropped`` open (listeners) and
+    ``dropped`` filtered (nft drops them, 2 s timeout), so every vantage has the same work. ``local``
+    reaches its lab over the veth pair; a namespace vantage probes its own namespace (127.0.0.1).
+    """
+    import tempfile
+
+    open_ports = range(21000, 21000 + checks - dropped)
+    dropped_ports = range(20000, 20000 + dropped)
+    labs = [NetnsLab(open_ports=open_ports, dropped=dropped_ports) for _ in range(vantages + 1)]
+    inventory = (
+        "version: 1\nenvironment: bench\ndefaults: {timeout: 2s, retries: 0}\ntargets:\n"
+        f"  - name: lab\n    host: 127.0.0.1\n    tcp:\n      open: {list(open_ports)}\n"
+        f"      filtered: {list(dropped_ports)}\n"
+    )
+    out: dict[str, list[float]] = {"local": [], f"local+{vantages}": []}
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as directory:
+        for lab in labs:
+            stack.enter_context(lab)
+        local_only = {"specs": {}, "hosts": {"local": labs[0].address}}
+        spread = {
+            "specs": {f"ns{i}": netns_spec(lab) for i, lab in enumerate(labs[1:], 1)},
+            "hosts": {"local": labs[0].address, **{f"ns{i}": "127.0.0.1" for i in range(1, vantages + 1)}},
+        }
+        for _ in range(runs):
+            out["local"].append(round(_bench_run(Path(directory), local_only, inventory), 2))
+            out[f"local+{vantages}"].append(round(_bench_run(Path(directory), spread, inventory), 2))
+    return out
+
+
+if __name__ == "__main__":
+    # python -m tests.fakes.vantage_lab [checks] [runs]: the multi-vantage wall-time figure (root, namespaces).
+    import json
+
+    print(
+        json.dumps(
+            bench(
+                checks=int(sys.argv[1]) if len(sys.argv) > 1 else 300, runs=int(sys.argv[2]) if len(sys.argv) > 2 else 3
+            )
+        )
+    )

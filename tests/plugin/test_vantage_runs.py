@@ -13,49 +13,12 @@ import json
 import pytest
 
 from tests.fakes.tcp_servers import free_port, tcp_listener
-from tests.fakes.vantage_lab import bare_python, pid_alive, pid_spec, pids, vantage_namespace
+from tests.fakes.vantage_lab import RUN_CONFTEST, bare_python, pid_alive, pid_spec, pids, vantage_namespace
 
 netns = pytest.mark.netns
 
-#: The conftest of each run: vantages and each vantage's host from vantages.json beside it.
-CONFTEST = """
-import dataclasses, json, os, signal
-from pathlib import Path
-
-from pytest_autoglm.plugin.state import get_state
-
-SETUP = json.loads(Path(__file__).with_name("vantages.json").read_text())
-
-
-def _at(check, vantage, host):
-    def vid(check_id):
-        return f"{check_id[:-1]}@{vantage}]"
-
-    return dataclasses.replace(
-        check, id=vid(check.id), vantage=vantage, depends_on=tuple(map(vid, check.depends_on)), host=host
-    )
-
-
-def pytest_configure(config):
-    state = get_state(config)
-    if state is None:
-        return
-    state.vantage_specs.update(SETUP["specs"])
-    for slot in state.slots:
-        slot.checks = [_at(c, v, host) for v, host in SETUP["hosts"].items() for c in slot.checks]
-
-
-def pytest_runtest_logreport(report):
-    # A gateway killed midway: once the item named in "kill_after" has its result, kill the gateway's process.
-    kill_after = SETUP.get("kill_after")
-    if kill_after and report.nodeid.endswith(kill_after) and report.when == "call":
-        for line in Path(SETUP["pidfile"]).read_text().split():
-            os.kill(int(line), signal.SIGKILL)
-"""
-
-
 def _setup(pytester: pytest.Pytester, inventory: str, **setup: object) -> None:
-    pytester.makeconftest(CONFTEST)
+    pytester.makeconftest(RUN_CONFTEST)
     (pytester.path / "vantages.json").write_text(json.dumps(setup))
     (pytester.path / "inv.yaml").write_text(inventory)
 
