@@ -75,8 +75,7 @@ class VantageRouter:
         runner.when_done(check, callback)
 
     def alive(self) -> bool:
-        """Whether every runner that was given checks still runs (a dead one has settled its checks or
-        reports that when asked)."""
+        """Whether every runner that was given checks still runs (an engine is not alive before its first use)."""
         return all(runner.alive() for runner in self._used)
 
     def close(self) -> None:

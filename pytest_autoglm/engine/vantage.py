@@ -155,9 +155,14 @@ class GatewayRunner:
         self._futures[check.id].add_done_callback(callback)
 
     def alive(self) -> bool:
-        """Whether results can still come from the vantage."""
+        """Whether no wait for this vantage can be in vain: its driver runs, or it failed (then every check
+        of it, later ones too, is settled at once). False once closed, or if the driver died of a bug."""
+        if self._closing:
+            return False
+        if self.failure:
+            return True
         driver = self._driver
-        return driver is not None and driver.is_alive() and not self.failure
+        return driver is not None and driver.is_alive()
 
     def close(self) -> None:
         """End the gateway (exit, then kill after :data:`CLOSE_TIMEOUT_S`); open checks become errors."""

@@ -17,6 +17,7 @@ from tests.fakes.vantage_lab import RUN_CONFTEST, bare_python, pid_alive, pid_sp
 
 netns = pytest.mark.netns
 
+
 def _setup(pytester: pytest.Pytester, inventory: str, **setup: object) -> None:
     pytester.makeconftest(RUN_CONFTEST)
     (pytester.path / "vantages.json").write_text(json.dumps(setup))
@@ -46,7 +47,8 @@ def _run(pytester: pytest.Pytester, *args: str, timeout: float = 120) -> pytest.
     )
 
 
-def test_a_vantage_without_the_plugin_errors_its_items_only_and_says_so(pytester, tmp_path):
+@pytest.mark.parametrize("order", ["inventory", "ready"])  # ready: items walked as their results arrive (when_done)
+def test_a_vantage_without_the_plugin_errors_its_items_only_and_says_so(pytester, tmp_path, order):
     python = bare_python(tmp_path)
     with tcp_listener() as listener:
         _setup(
@@ -55,7 +57,7 @@ def test_a_vantage_without_the_plugin_errors_its_items_only_and_says_so(pytester
             specs={"bare": f"popen//python={python}//chdir={tmp_path}"},
             hosts={"local": "127.0.0.1", "bare": "127.0.0.1"},
         )
-        result = _run(pytester)
+        result = _run(pytester, "--autoglm-order", order)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [

@@ -103,8 +103,10 @@ def test_a_vantage_without_the_plugin_errors_and_says_what_to_install(tmp_path):
             router.schedule([*local, *far])
             assert [router.result(c).outcome for c in local] == [Outcome.PASSED]  # the other vantages proceed
             result = router.result(far[0])
+            assert router.alive()  # every check of the vantage is settled: no wait for it is in vain
         finally:
             router.close()
+        assert not remote.alive()
     assert (result.outcome, result.layer, result.reason) == (Outcome.ERROR, None, Reason.VANTAGE_UNREACHABLE)
     assert f"{python} cannot import pytest_autoglm" in result.message
     assert f"{python} -m pip install pytest-autoglm==" in result.message
@@ -198,7 +200,6 @@ _FORK_DRIVER = textwrap.dedent(
     import dataclasses, json, sys
     from pytest_autoglm.engine.process import ProcessRunner
     from pytest_autoglm.engine.router import VantageRouter
-from pytest_autoglm.errors import InventoryError
     from pytest_autoglm.engine.runner import Engine
     from pytest_autoglm.engine.vantage import GatewayRunner
     from pytest_autoglm.inventory.plan import build_plan
