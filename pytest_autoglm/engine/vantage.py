@@ -26,15 +26,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import execnet
+from typing import TYPE_CHECKING, Any
 
 from pytest_autoglm.core.records import CheckResult
 from pytest_autoglm.core.vocabulary import Outcome, Reason
 from pytest_autoglm.engine import remote
 from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, stall_limit
 from pytest_autoglm.inventory.plan import Check
+
+if TYPE_CHECKING:
+    import execnet  # imported when the first gateway opens: a run without vantages never pays for it
 
 #: A gateway that has not opened (process started, execnet bootstrapped) within this is unreachable.
 OPEN_TIMEOUT_S = 30.0
@@ -198,6 +199,8 @@ class GatewayRunner:
     def _open(self) -> execnet.Gateway:
         """The gateway, opened within ``open_timeout_s`` (in a thread of its own: execnet's wait is unbounded)."""
         opened: queue.SimpleQueue[tuple[execnet.Group, execnet.Gateway] | BaseException] = queue.SimpleQueue()
+
+        import execnet
 
         def make() -> None:
             group = execnet.Group()
