@@ -108,6 +108,7 @@ class VantageRouter:
                     None,
                     Reason.VANTAGE_UNREACHABLE,
                     f"this run has no gateway spec for vantage {check.vantage!r} (--autoglm-vantage NAME=SPEC)",
+                    attempts=0,
                 )
             )
         return future

@@ -337,7 +337,7 @@ class GatewayRunner:
         with self._lock:
             open_ids = [check_id for check_id, future in self._futures.items() if not future.done()]
         for check_id in open_ids:
-            self._settle(check_id, CheckResult(Outcome.ERROR, None, Reason.VANTAGE_UNREACHABLE, message))
+            self._settle(check_id, CheckResult(Outcome.ERROR, None, Reason.VANTAGE_UNREACHABLE, message, attempts=0))
 
     def _terminate(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Exit the gateway, kill its process after ``timeout`` (execnet's terminate: at most twice that)."""

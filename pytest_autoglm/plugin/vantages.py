@@ -47,7 +47,8 @@ class VantageSummary:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for vantage, message in self.unreachable.items():
-            terminalreporter.write_line(f"autoglm: vantage {vantage} could not run its checks: {message}", yellow=True)
+            why = message.removeprefix(f"vantage {vantage}: ")  # said once
+            terminalreporter.write_line(f"autoglm: vantage {vantage} could not run its checks: {why}", yellow=True)
 
 
 summary_key = pytest.StashKey[VantageSummary]()

@@ -62,7 +62,7 @@ def test_a_vantage_without_the_plugin_errors_its_items_only_and_says_so(pytester
     result.stdout.fnmatch_lines(
         [
             "autoglm: remote vantages bare: one execnet gateway each*",
-            f"*autoglm: vantage bare could not run its checks: vantage bare: {python} cannot import pytest_autoglm*"
+            f"*autoglm: vantage bare could not run its checks: {python} cannot import pytest_autoglm*"
             f"{python} -m pip install pytest-autoglm==*",
         ]
     )
