@@ -219,14 +219,18 @@ class GatewayRunner:
             opened.put((group, gateway))
 
         threading.Thread(target=make, name=f"autoglm-vantage-{self.name}-open", daemon=True).start()
-        try:
-            got = opened.get(timeout=self.open_timeout_s)
-        except queue.Empty:
-            with self._lock:
-                self._abandoned = True
-            raise _Unreachable(
-                f"the gateway to vantage {self.name} ({self.spec}) did not open within {self.open_timeout_s:g}s"
-            ) from None
+        deadline = time.monotonic() + self.open_timeout_s
+        while True:  # in short waits: a run that ends meanwhile stops waiting at once
+            try:
+                got = opened.get(timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
+                break
+            except queue.Empty:
+                if self._closing or time.monotonic() >= deadline:
+                    with self._lock:
+                        self._abandoned = True
+                    raise _Unreachable(
+                        f"the gateway to vantage {self.name} ({self.spec}) did not open within {self.open_timeout_s:g}s"
+                    ) from None
         if isinstance(got, BaseException):
             raise _Unreachable(
                 f"the gateway to vantage {self.name} ({self.spec}) did not open: {type(got).__name__}: {got}"

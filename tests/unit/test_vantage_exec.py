@@ -151,6 +151,26 @@ def test_a_gateway_that_does_not_open_in_time_is_unreachable(tmp_path):
             kill(_pid(pidfile))
 
 
+def test_close_does_not_wait_for_a_gateway_still_opening(tmp_path):
+    pidfile = tmp_path / "pid"
+    script = tmp_path / "silent-python.sh"
+    script.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n")
+    script.chmod(0o755)
+    checks = at_vantage(_tcp(tmp_path, {"refused": [free_port()]}), "mute")
+    remote = GatewayRunner("mute", f"popen//python={script}", open_timeout_s=60.0)
+    try:
+        remote.schedule(checks)
+        began = time.monotonic()
+        remote.close()
+        closed_in = time.monotonic() - began
+        result = remote.result(checks[0])
+    finally:
+        if pidfile.exists():
+            kill(_pid(pidfile))
+    assert closed_in < 30  # long before the 60 s open timeout
+    assert (result.outcome, result.reason) == (Outcome.ERROR, Reason.VANTAGE_UNREACHABLE)
+
+
 def test_a_stuck_vantage_is_stopped_by_the_stall_watchdog(tmp_path):
     pidfile = tmp_path / "pid"
     first = at_vantage(_tcp(tmp_path, {"refused": [free_port()]}), "stuck")
