@@ -38,6 +38,8 @@ __all__ = [
     "RUN_CONFTEST",
     "at_vantage",
     "bare_python",
+    "bench",
+    "kill",
     "netns_spec",
     "other_version_spec",
     "pid_alive",
