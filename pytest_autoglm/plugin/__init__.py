@@ -21,4 +21,5 @@ INVENTORY_PLUGINS = (
     "pytest_autoglm.plugin.prefetch",
     "pytest_autoglm.plugin.outcomes",
     "pytest_autoglm.plugin.sink",
+    "pytest_autoglm.plugin.vantages",
 )

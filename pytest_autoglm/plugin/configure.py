@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import argparse
 
     from pytest_autoglm.inventory.plan import RunSettings
+    from pytest_autoglm.plugin.vantages import route
 
 KIND_MARKERS = (
     "dns: a DNS expectation (generated from an inventory, or your own test over targets with a dns section)",
@@ -123,6 +124,7 @@ def _start(config: pytest.Config, options: Options) -> None:
     else:
         config.stash[state_key] = RunState(options, Engine(concurrency=options.concurrency), slots)
     config.stash[state_key].vantage_specs = vantage_specs
+    route(config.stash[state_key])  # remote vantages (issue 17): a router in front of the local runner
 
 
 def _vantages(config: pytest.Config, slots: list[InventorySlot], overrides: RunSettings) -> dict[str, str]:
@@ -216,7 +218,7 @@ def _check_environment_names(slots: list[InventorySlot]) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is not None:
-        state.items.close()  # a ProcessRunner closes its fallback, state.engine, too
+        state.items.close()  # a ProcessRunner closes its fallback, state.engine, too; a router its gateways
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -258,8 +260,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if state is None or state.runner is None or config.option.collectonly:
         return
     from pytest_autoglm.engine.process import ProcessRunner
+    from pytest_autoglm.engine.router import VantageRouter
 
-    runner = state.runner
+    runner = state.runner.local if isinstance(state.runner, VantageRouter) else state.runner
     if not isinstance(runner, ProcessRunner):
         return
     if runner.forked:

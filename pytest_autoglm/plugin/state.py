@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_autoglm.engine.process import ProcessRunner
-    from pytest_autoglm.engine.runner import Engine
+    from pytest_autoglm.engine.runner import Engine, Runner
     from pytest_autoglm.errors import InventoryError
     from pytest_autoglm.inventory.plan import Check
     from pytest_autoglm.inventory.validate import LoadedInventory
@@ -37,13 +36,14 @@ class RunState:
     options: Options
     engine: Engine  # in this process: users' probe calls (and the inventory's items with --autoglm-engine thread)
     slots: list[InventorySlot]
-    runner: Engine | ProcessRunner | None = None  # the inventory's items
+    #: The inventory's items: a forked ProcessRunner, or with remote vantages a VantageRouter (None: ``engine``).
+    runner: Runner | None = None
     #: Issue 17: the run's vantages other than ``local``, name -> execnet gateway spec, in order
     #: (empty: every check runs in this process). Filled from the inventories and ``--autoglm-vantage``.
     vantage_specs: dict[str, str] = field(default_factory=dict)
 
     @property
-    def items(self) -> Engine | ProcessRunner:
+    def items(self) -> Runner:
         return self.runner if self.runner is not None else self.engine
 
     def slot_for(self, path: Path) -> InventorySlot | None:

@@ -25,7 +25,8 @@ import pytest
 
 from pytest_autoglm.core.records import CheckResult
 from pytest_autoglm.engine.process import ProcessRunner
-from pytest_autoglm.engine.runner import Engine
+from pytest_autoglm.engine.router import VantageRouter
+from pytest_autoglm.engine.runner import Runner
 from pytest_autoglm.plugin.collect import CheckItem
 from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
 
@@ -34,7 +35,8 @@ LIVENESS_POLL_S = 1.0
 
 
 def _forked(state: RunState) -> bool:
-    return isinstance(state.runner, ProcessRunner) and state.runner.forked
+    runner = state.runner.local if isinstance(state.runner, VantageRouter) else state.runner  # issue 17
+    return isinstance(runner, ProcessRunner) and runner.forked
 
 
 #: Options that ask pytest for an order of their own (stepwise also relies on it to know which
@@ -104,9 +106,7 @@ def _settled(ready: queue.SimpleQueue[int], index: int, _future: concurrent.futu
     ready.put(index)
 
 
-def _next_ready(
-    ready: queue.SimpleQueue[int], runner: Engine | ProcessRunner, first_left: int, walked: list[bool]
-) -> int:
+def _next_ready(ready: queue.SimpleQueue[int], runner: Runner, first_left: int, walked: list[bool]) -> int:
     """The next item whose result is in; if the engine is gone, the first left (its wait reports that)."""
     while True:
         alive = runner.alive()  # once it is gone, nothing more will arrive: never wait again
