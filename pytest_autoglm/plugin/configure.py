@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     import argparse
 
     from pytest_autoglm.inventory.plan import RunSettings
-    from pytest_autoglm.plugin.vantages import route
 
 KIND_MARKERS = (
     "dns: a DNS expectation (generated from an inventory, or your own test over targets with a dns section)",
@@ -100,6 +99,7 @@ def _start(config: pytest.Config, options: Options) -> None:
     from pytest_autoglm.engine.process import ProcessRunner, fork_available
     from pytest_autoglm.engine.runner import Engine
     from pytest_autoglm.inventory.plan import RunSettings
+    from pytest_autoglm.plugin.vantages import route
 
     overrides = RunSettings(
         timeout=options.timeout,
