@@ -41,6 +41,7 @@ from typing import Any, Final
 
 from pytest_autoglm.inventory.plan import check_key
 from pytest_autoglm.reporting.records import DiagnosisEntry, VantageFacts, VantagesEntry
+from pytest_autoglm.reporting.view import vantage_of, vantages_of
 
 #: The patterns, in the order diagnoses of one check are listed.
 LOOPBACK_BIND: Final = "loopback_bind"
@@ -86,17 +87,6 @@ class Diagnosis:
 
 def _text(value: Any) -> str:
     return "" if value is None else _SPACES.sub(" ", str(value)).strip()
-
-
-def vantage_of(entry: Mapping[str, Any]) -> str:
-    """The entry's vantage ("" when it has none)."""
-    value = entry.get("vantage")
-    return value if isinstance(value, str) else ""
-
-
-def vantage_names(results: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The vantages the results carry, in order of first appearance (the report's order)."""
-    return list(dict.fromkeys(v for entry in results if isinstance(entry, Mapping) and (v := vantage_of(entry))))
 
 
 def is_loopback(address: Any) -> bool:
@@ -226,7 +216,7 @@ def diagnose(results: Iterable[Mapping[str, Any]]) -> list[Diagnosis]:
             groups[key] = {}
             order.append(key)
         groups[key].setdefault(vantage, entry)  # one result per vantage and check: the first
-    names = {name: i for i, name in enumerate(vantage_names(results))}
+    names = {name: i for i, name in enumerate(vantages_of(results))}
     found: list[Diagnosis] = []
     for key in order:
         per_vantage = groups[key]
@@ -382,7 +372,7 @@ def _differs_message(check: str, target: str, subject: str, seen: Sequence[_Seen
 
 def vantages_section(results: Sequence[Mapping[str, Any]]) -> VantagesEntry | None:
     """The JSON report's ``vantages`` object, or None when no result carries a vantage."""
-    names = vantage_names(results)
+    names = vantages_of(results)
     if not names:
         return None
     return VantagesEntry(names=names, diagnoses=[d.as_entry() for d in diagnose(results)])
@@ -405,6 +395,7 @@ __all__ = [
     "group_key",
     "is_loopback",
     "tcp_port",
-    "vantage_names",
+    "vantage_of",
+    "vantages_of",
     "vantages_section",
 ]
