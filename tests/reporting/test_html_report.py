@@ -368,6 +368,7 @@ def test_only_the_python_built_markup_reaches_the_template():
             '"".join(matrix_rows)',
             '"".join(_result_row_html(row, has_history) for row in result_rows)',
             '_recent_html(history["recent"]) if history else ""',
+            '"".join(_vantage_tables_html(results, anchors))',
         ]
     )
     assert "|safe" not in source.replace(" ", "")
