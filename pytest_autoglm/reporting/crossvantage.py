@@ -86,6 +86,9 @@ class Diagnosis:
 
 
 def _text(value: Any) -> str:
+    """A value as one line of text (a report may hold anything a server sent)."""
+    if isinstance(value, str) and value.isprintable() and "  " not in value:
+        return value.strip()  # the usual case, without the regex
     return "" if value is None else _SPACES.sub(" ", str(value)).strip()
 
 
@@ -228,6 +231,8 @@ def diagnose(results: Iterable[Mapping[str, Any]]) -> list[Diagnosis]:
 
 def diagnose_check(key: tuple[str, str, str], entries: Sequence[Mapping[str, Any]]) -> list[Diagnosis]:
     """The diagnoses of one check seen from several vantages (``entries``: one per vantage)."""
+    if not any(entry.get("outcome") == "failed" for entry in entries):
+        return []  # the usual case, decided before reading anything else
     seen = [s for s in (_seen(e) for e in entries) if s is not None and s.vantage]
     if len(seen) < 2 or not any(s.failed for s in seen):
         return []  # nothing to compare, or nothing wrong: a difference every vantage passes was expected
