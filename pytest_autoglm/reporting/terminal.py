@@ -89,6 +89,7 @@ def summary_lines(document: Mapping[str, Any], *, width: int | None = 80) -> lis
     """
     results = results_of(document)
     rows = matrix(results)
+    causes = root_causes(results)
     return [
         _verdict_line(document),
         *_spoiled_lines(document),
@@ -97,7 +98,8 @@ def summary_lines(document: Mapping[str, Any], *, width: int | None = 80) -> lis
         *_legend_lines(rows),
         *_vantage_lines(results),
         *_diagnosis_lines(document),
-        *_cause_lines(root_causes(results), width),
+        *_unreachable_lines(causes, width),
+        *_cause_lines([c for c in causes if not _unreachable(c)], width),
     ]
 
 
@@ -194,6 +196,24 @@ def _diagnosis_lines(document: Mapping[str, Any]) -> list[Line]:
         pattern = _one_line(diagnosis.get("pattern")) or "differs"
         message = _one_line(diagnosis.get("message"))
         lines.append(([(pattern, {"yellow": True, "bold": True}), (f"  {message}", {})], "diagnosis"))
+    return lines
+
+
+def _unreachable(cause: RootCause) -> bool:
+    return cause.entry.get("reason") == "vantage_unreachable" and bool(cause.entry.get("vantage"))
+
+
+def _unreachable_lines(causes: Sequence[RootCause], width: int | None) -> list[Line]:
+    """One line per vantage that could not run its checks (not one per check): how many, and why."""
+    per_vantage: dict[str, list[RootCause]] = {}
+    for cause in causes:
+        if _unreachable(cause):
+            per_vantage.setdefault(_one_line(cause.entry.get("vantage")), []).append(cause)
+    lines: list[Line] = []
+    for vantage, unreachable in per_vantage.items():
+        count = len(unreachable)
+        prefix = f"vantage {vantage}: {count} check{'s' if count != 1 else ''} not run (error/vantage_unreachable)"
+        lines.append(([(prefix, {"red": True}), ("  " + _message(unreachable[0].entry, prefix, width), {})], "cause"))
     return lines
 
 

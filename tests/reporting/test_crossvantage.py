@@ -463,3 +463,29 @@ def test_html_matrix_per_layer_and_the_diagnoses():
 def test_html_without_vantages_has_no_vantage_section():
     page = parse(render_html(known_document()))
     assert not page.find_all(id="vantages") and not page.find_all("table", "vmatrix")
+
+
+def test_terminal_says_once_per_vantage_that_it_could_not_run():
+    unreachable = [
+        {
+            **tcp("lan", "open", None, port=port),
+            "outcome": "error",
+            "layer": None,
+            "reason": "vantage_unreachable",
+            "address": None,
+            "details": {},
+            "message": "lan: pytest-autoglm is not installed there; install pytest-autoglm in that Python",
+        }
+        for port in (80, 443, 8080)
+    ]
+    results = [tcp("local", "open", "10.0.0.5", port=port) for port in (80, 443, 8080)] + unreachable
+    document = build_document(environment="prod", inventory="p.yaml", started_at="t", duration_s=1, results=results)
+    lines = plain_summary(document, width=None)
+    (line,) = [line for line in lines if "vantage_unreachable" in line]
+    assert line.startswith("vantage lan: 3 checks not run (error/vantage_unreachable)  lan: pytest-autoglm is not")
+    assert not any(line.startswith("tcp[") for line in lines)  # not one line per check
+    assert document["vantages"]["diagnoses"] == []  # an error judges nothing about the target
+    assert [line.split() for line in lines if line.startswith(("api", "vantages"))][-2:] == [
+        ["vantages", "local", "lan"],
+        ["api", "ok", "ERR"],
+    ]
