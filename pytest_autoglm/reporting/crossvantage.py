@@ -360,13 +360,13 @@ def _split_horizon_message(seen: Sequence[_Seen]) -> str:
 
 
 def _differs_message(check: str, target: str, subject: str, seen: Sequence[_Seen]) -> str:
-    """``tcp api 8080 differs by vantage: passed from local; failed from lan (tcp/refused, 10.0.0.5)``."""
+    """``tcp api 8080 differs by vantage: passed from local at 10.0.0.5 (open); failed from lan at 10.0.0.6 (tcp/refused)``."""
     sides: dict[tuple[str, str], list[str]] = {}
     for s in seen:
         what = s.fault if s.failed else ""
         if s.state and s.state not in what:
             what = f"{what}, {s.state}" if what else s.state
-        sides.setdefault((s.outcome, what), []).append(f"{s.vantage} ({s.address})" if s.address else s.vantage)
+        sides.setdefault((s.outcome, what), []).append(f"{s.vantage} at {s.address}" if s.address else s.vantage)
     said = "; ".join(
         f"{outcome} from {', '.join(names)}" + (f" ({what})" if what else "")
         for (outcome, what), names in sides.items()

@@ -146,7 +146,10 @@ def test_refused_at_another_address_without_loopback_only_differs():
     """Split-horizon DNS sent the vantages to different addresses: nothing says it is a firewall or a bind."""
     found = only([tcp("local", "open", "10.0.0.5"), tcp("internet", "refused", "203.0.113.5")])
     assert found.pattern == DIFFERS
-    assert "passed from local (10.0.0.5)" in found.message and "failed from internet (203.0.113.5)" in found.message
+    assert found.message == (
+        "tcp api 8080 differs by vantage: passed from local at 10.0.0.5 (open); "
+        "failed from internet at 203.0.113.5 (tcp/refused)"
+    )
 
 
 def test_a_same_address_opening_beats_loopback():
@@ -206,7 +209,10 @@ def test_anything_else_differs_with_each_sides_reason():
     assert found.pattern == DIFFERS
     assert found.check == "http" and found.subject == "GET http://api.example.test/health"
     assert found.affected == ("lan", "dmz")
-    assert "passed from local; failed from lan (10.0.0.5), dmz (http/status)" in found.message
+    assert found.message == (
+        "http api GET http://api.example.test/health differs by vantage: passed from local; "
+        "failed from lan at 10.0.0.5, dmz (http/status)"
+    )
 
 
 # ----------------------------------------------------------------------------- what is not a diagnosis
