@@ -51,7 +51,7 @@ SPLIT_HORIZON: Final = "split_horizon"
 DIFFERS: Final = "differs"
 PATTERNS: Final = (LOOPBACK_BIND, FIREWALL_DROP, FIREWALL_REJECT, SPLIT_HORIZON, DIFFERS)
 
-#: The fix each tcp pattern suggests (the end of its message).
+#: The end of a ``loopback_bind`` message: the likely mistake and its fix.
 LOOPBACK_HINT: Final = "listens on loopback only (bind address 127.0.0.1? use 0.0.0.0)"
 
 _MAX_RECORDS = 4  # DNS records shown per vantage in a message; the rest counted
