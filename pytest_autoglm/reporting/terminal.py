@@ -212,7 +212,9 @@ def _unreachable_lines(causes: Sequence[RootCause], width: int | None) -> list[L
     lines: list[Line] = []
     for vantage, unreachable in per_vantage.items():
         count = len(unreachable)
-        prefix = f"vantage {vantage}: {count} check{'s' if count != 1 else ''} not run (error/vantage_unreachable)"
+        prefix = f"{count} check{'s' if count != 1 else ''} not run (error/vantage_unreachable)"
+        if f"vantage {vantage}" not in _one_line(unreachable[0].entry.get("message")):
+            prefix = f"vantage {vantage}: {prefix}"  # the engine's messages name it themselves
         lines.append(([(prefix, {"red": True}), ("  " + _message(unreachable[0].entry, prefix, width), {})], "cause"))
     return lines
 

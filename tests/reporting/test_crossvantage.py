@@ -489,6 +489,10 @@ def test_terminal_says_once_per_vantage_that_it_could_not_run():
     lines = plain_summary(document, width=None)
     (line,) = [line for line in lines if "vantage_unreachable" in line]
     assert line.startswith("vantage lan: 3 checks not run (error/vantage_unreachable)  lan: pytest-autoglm is not")
+    for entry in document["results"]:  # the engine's own messages name the vantage: not twice
+        entry["message"] = entry["message"].replace("lan:", "vantage lan (popen//python=python3):")
+    (line,) = [line for line in plain_summary(document, width=None) if "vantage_unreachable" in line]
+    assert line.startswith("3 checks not run (error/vantage_unreachable)  vantage lan (popen//python=python3): pytest")
     assert not any(line.startswith("tcp[") for line in lines)  # not one line per check
     assert document["vantages"]["diagnoses"] == []  # an error judges nothing about the target
     assert [line.split() for line in lines if line.startswith(("api", "vantages"))][-2:] == [
