@@ -56,6 +56,7 @@ from pytest_autoglm.reporting.view import (
     root_causes,
     text_of,
     vantage_matrices,
+    vantage_of,
     vantages_of,
     verdict_of,
 )
@@ -154,6 +155,7 @@ class Card(Identity):
     phases: str
     details: list[DetailRow]
     blocked: list[BlockedRow]
+    same_vantage: bool  # issue 17: ``blocked`` lists the other checks a vantage could not run, not upstream items
     history: HistoryCell | None
     recent_html: Markup
 
@@ -411,6 +413,7 @@ def _card(anchor: str, cause: RootCause) -> Card:
         phases=_timings_text(entry),
         details=_detail_rows(entry.get("details")),
         blocked=[BlockedRow(id=text_of(b.get("id")), message=text_of(b.get("message"))) for b in cause.blocked],
+        same_vantage=_unreachable(entry),
         history=(history := _history_cell(entry)),
         recent_html=Markup(_recent_html(history["recent"]) if history else ""),
     )
@@ -484,10 +487,29 @@ def _vantage_row(name: str, facts: Any, affected: bool) -> VantageRow:
     )
 
 
+def _unreachable(entry: Mapping[str, Any]) -> bool:
+    return entry.get("reason") == "vantage_unreachable" and bool(vantage_of(entry))
+
+
+def _fold_unreachable(causes: list[RootCause]) -> list[RootCause]:
+    """Issue 17: one card per vantage that could not run its checks, listing the others, not one card per check."""
+    first: dict[str, RootCause] = {}
+    folded = []
+    for cause in causes:
+        if not _unreachable(cause.entry):
+            folded.append(cause)
+        elif (vantage := vantage_of(cause.entry)) in first:
+            first[vantage].blocked.extend([cause.entry, *cause.blocked])
+        else:
+            first[vantage] = card = RootCause(cause.entry, list(cause.blocked))
+            folded.append(card)
+    return folded
+
+
 def build_view(document: Mapping[str, Any]) -> View:
     results = results_of(document)
     counts = count_results(results)
-    causes = root_causes(results)
+    causes = _fold_unreachable(root_causes(results))
     anchors = _anchors(causes)
     matrix_rows = [_matrix_row_html(target, _link_cells(cells, anchors)) for target, cells in matrix(results)]
     result_rows = [_result_row(e, anchors) for e in results]

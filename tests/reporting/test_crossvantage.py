@@ -499,3 +499,34 @@ def test_terminal_says_once_per_vantage_that_it_could_not_run():
         ["vantages", "local", "lan"],
         ["api", "ok", "ERR"],
     ]
+
+
+def test_html_one_card_per_vantage_that_could_not_run():
+    unreachable = [
+        {
+            **tcp("lan", "open", None, port=port),
+            "outcome": "error",
+            "layer": None,
+            "reason": "vantage_unreachable",
+            "address": None,
+            "details": {},
+            "message": "vantage lan: python3 cannot import pytest_autoglm",
+        }
+        for port in (80, 443, 8080)
+    ]
+    results = [tcp("local", "refused", "10.0.0.5", port=22), *unreachable]
+    for order, entry in enumerate(results):
+        entry["order"] = order
+    page = parse(
+        render_html(build_document(environment="p", inventory="p", started_at="t", duration_s=1, results=results))
+    )
+    cards = page.find(id="failures").find_all("article", "card")
+    assert [card.find(cls="card-id").text.split()[-1] for card in cards] == [
+        "tcp[prod:api:22/open@local]",
+        "tcp[prod:api:80/open@lan]",
+    ]
+    listed = cards[1].find(cls="blocked-list")
+    assert "2 more checks of this vantage did not run" in " ".join(listed.text.split())
+    assert [li.text for li in listed.find_all("li")] == ["tcp[prod:api:443/open@lan]", "tcp[prod:api:8080/open@lan]"]
+    assert "(reason upstream)" not in listed.text
+    assert {cell.attrs.get("href") for key, cell in vantage_cells(page).items() if key[2] == "lan"} == {"#f2"}
