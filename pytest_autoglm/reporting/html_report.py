@@ -55,6 +55,9 @@ from pytest_autoglm.reporting.view import (
     results_of,
     root_causes,
     text_of,
+    vantage_matrices,
+    vantage_of,
+    vantages_of,
     verdict_of,
 )
 
@@ -152,6 +155,7 @@ class Card(Identity):
     phases: str
     details: list[DetailRow]
     blocked: list[BlockedRow]
+    same_vantage: bool  # issue 17: ``blocked`` lists the other checks a vantage could not run, not upstream items
     history: HistoryCell | None
     recent_html: Markup
 
@@ -166,6 +170,30 @@ class CertificateRow(TypedDict):
     days_left: str
     colour: str
     version: str
+
+
+class VantageRow(TypedDict):
+    """One vantage's side of a cross-vantage diagnosis."""
+
+    vantage: str
+    outcome: str
+    colour: str  # pass | fail | none: from a fixed vocabulary
+    reason: str
+    seen: str  # tcp state or DNS answers
+    address: str
+    affected: bool  # the diagnosis is about this vantage
+
+
+class DiagnosisView(TypedDict):
+    """A cross-vantage diagnosis (issue 17), from the document's ``vantages.diagnoses``."""
+
+    pattern: str
+    kind: str  # the pattern if it is a known one, else "differs": safe as a class name
+    target: str
+    check: str
+    subject: str
+    message: str
+    rows: list[VantageRow]
 
 
 class View(TypedDict):
@@ -190,6 +218,9 @@ class View(TypedDict):
     json_href: str
     has_history: bool  # the results carry ``history``: a History column
     changes: ChangesView | None  # the document has ``changes``
+    vantages: list[str]  # issue 17: the run's vantages; empty: no vantage section
+    diagnoses: list[DiagnosisView]
+    vantage_html: Markup  # a target x vantage matrix per layer
 
 
 def _timings_text(entry: Mapping[str, Any]) -> str:
@@ -382,6 +413,7 @@ def _card(anchor: str, cause: RootCause) -> Card:
         phases=_timings_text(entry),
         details=_detail_rows(entry.get("details")),
         blocked=[BlockedRow(id=text_of(b.get("id")), message=text_of(b.get("message"))) for b in cause.blocked],
+        same_vantage=_unreachable(entry),
         history=(history := _history_cell(entry)),
         recent_html=Markup(_recent_html(history["recent"]) if history else ""),
     )
@@ -406,10 +438,78 @@ def _link_cells(cells: Sequence[Cell], anchors: Mapping[str, str]) -> Sequence[C
     return cells
 
 
+_PATTERNS = frozenset({"loopback_bind", "firewall_drop", "firewall_reject", "split_horizon", "differs"})
+_OUTCOME_COLOUR = {"passed": "pass", "failed": "fail", "error": "fail"}
+
+
+def _diagnosis_views(document: Mapping[str, Any]) -> list[DiagnosisView]:
+    """The document's ``vantages.diagnoses``, read as untrusted (anything that is not an object is left out)."""
+    vantages = document.get("vantages")
+    diagnoses = vantages.get("diagnoses") if isinstance(vantages, Mapping) else None
+    views = []
+    for diagnosis in diagnoses if isinstance(diagnoses, list) else []:
+        if not isinstance(diagnosis, Mapping):
+            continue
+        pattern = text_of(diagnosis.get("pattern"))
+        affected = diagnosis.get("affected")
+        affected = {text_of(a) for a in affected} if isinstance(affected, list) else set()
+        rows = [
+            _vantage_row(text_of(name), facts, text_of(name) in affected)
+            for name, facts in _mapping(diagnosis.get("by_vantage")).items()
+        ]
+        views.append(
+            DiagnosisView(
+                pattern=pattern,
+                kind=pattern if pattern in _PATTERNS else "differs",
+                target=text_of(diagnosis.get("target")),
+                check=text_of(diagnosis.get("check")),
+                subject=text_of(diagnosis.get("subject")),
+                message=text_of(diagnosis.get("message")),
+                rows=rows,
+            )
+        )
+    return views
+
+
+def _vantage_row(name: str, facts: Any, affected: bool) -> VantageRow:
+    facts = _mapping(facts)
+    answers = facts.get("answers")
+    seen = ", ".join(text_of(a) for a in answers) if isinstance(answers, list) else text_of(facts.get("state"))
+    outcome = text_of(facts.get("outcome"))
+    return VantageRow(
+        vantage=name,
+        outcome=outcome or "-",
+        colour=_OUTCOME_COLOUR.get(outcome, "none"),
+        reason=text_of(facts.get("reason")) or "-",
+        seen=seen or "-",
+        address=text_of(facts.get("address")) or "-",
+        affected=affected,
+    )
+
+
+def _unreachable(entry: Mapping[str, Any]) -> bool:
+    return entry.get("reason") == "vantage_unreachable" and bool(vantage_of(entry))
+
+
+def _fold_unreachable(causes: list[RootCause]) -> list[RootCause]:
+    """Issue 17: one card per vantage that could not run its checks, listing the others, not one card per check."""
+    first: dict[str, RootCause] = {}
+    folded = []
+    for cause in causes:
+        if not _unreachable(cause.entry):
+            folded.append(cause)
+        elif (vantage := vantage_of(cause.entry)) in first:
+            first[vantage].blocked.extend([cause.entry, *cause.blocked])
+        else:
+            first[vantage] = card = RootCause(cause.entry, list(cause.blocked))
+            folded.append(card)
+    return folded
+
+
 def build_view(document: Mapping[str, Any]) -> View:
     results = results_of(document)
     counts = count_results(results)
-    causes = root_causes(results)
+    causes = _fold_unreachable(root_causes(results))
     anchors = _anchors(causes)
     matrix_rows = [_matrix_row_html(target, _link_cells(cells, anchors)) for target, cells in matrix(results)]
     result_rows = [_result_row(e, anchors) for e in results]
@@ -435,6 +535,9 @@ def build_view(document: Mapping[str, Any]) -> View:
         json_href=quote(f"{environment}.json", safe=""),  # never a scheme or a //host
         has_history=has_history,
         changes=_changes_view(document),
+        vantages=(vantages := vantages_of(results)),
+        diagnoses=_diagnosis_views(document) if vantages else [],
+        vantage_html=Markup("".join(_vantage_tables_html(results, anchors))),
     )
 
 
@@ -473,20 +576,38 @@ def _e(value: Any) -> str:
 NBSP = "\u00a0"
 
 
-def _matrix_row_html(target: str, cells: Sequence[Cell]) -> str:
+def _matrix_row_html(target: str, cells: Sequence[Cell], columns: Sequence[str] | None = None) -> str:
+    """A matrix row: the target, then a cell per layer, or per vantage when ``columns`` names them."""
     t = _e(target)
     parts = [f'      <tr>\n        <td class="t">{t}</td>\n']
-    for cell in cells:
-        title = f"{t} {_e(cell.layer)}: {_e(cell.label)} {_e(cell.note)}"
+    for i, cell in enumerate(cells):
+        where = _e(cell.layer) if columns is None else f"{_e(cell.layer)} from {_e(columns[i])}"
+        title = f"{t} {where}: {_e(cell.label)} {_e(cell.note)}"
         face = f"<b>{_e(cell.label)}</b> <small>{_e(cell.note) if cell.note else NBSP}</small>"
         if cell.anchor:
             blocked = " blocked" if cell.mark == "up" else ""
             inner = f'<a class="cell c-{_e(cell.colour)}{blocked}" href="#{_e(cell.anchor)}" title="{title}">{face}</a>'
         else:
             inner = f'<span class="cell c-{_e(cell.colour)}" title="{title}">{face}</span>'
-        parts.append(f'        <td data-layer="{_e(cell.layer)}">{inner}</td>\n')
+        attribute = f'data-layer="{_e(cell.layer)}"' if columns is None else f'data-vantage="{_e(columns[i])}"'
+        parts.append(f"        <td {attribute}>{inner}</td>\n")
     parts.append("      </tr>\n")
     return "".join(parts)
+
+
+def _vantage_tables_html(results: Sequence[ResultEntry], anchors: Mapping[str, str]) -> list[str]:
+    """Issue 17: a target x vantage table per layer that has items (nothing for a run without vantages)."""
+    tables = []
+    for m in vantage_matrices(results):
+        head = "".join(f"<th>{_e(v)}</th>" for v in m.vantages)
+        rows = "".join(_matrix_row_html(t, _link_cells(cells, anchors), m.vantages) for t, cells in m.rows)
+        tables.append(
+            f'  <h3 class="vlayer">{_e(m.layer.upper())}</h3>\n'
+            f'  <table class="matrix vmatrix" data-layer="{_e(m.layer)}">\n'
+            f'    <thead><tr><th class="t">Target</th>{head}</tr></thead>\n'
+            f"    <tbody>\n{rows}    </tbody>\n  </table>\n"
+        )
+    return tables
 
 
 #: ``recent`` letters -> the cell's class and title; any other character is shown as ``?`` (class ``x``).

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_autoglm.reporting.crossvantage import vantages_section
 from pytest_autoglm.reporting.records import (
     ReportDocument,
     ResultEntry,
@@ -77,6 +78,9 @@ def build_document(
     )
     if selection["stopped_early"]:
         document["partial"] = True  # the 1.0 extension, kept for the scripts that read it
+    vantages = vantages_section(entries)
+    if vantages is not None:  # issue 17: only a run that defines vantages has the key
+        document["vantages"] = vantages
     return document
 
 

@@ -122,6 +122,36 @@ class Selection(TypedDict):
     ]  # extension: keyword, marker, last_failed, stepwise, deselect, node_ids, plugin, stopped_early
 
 
+class VantageFacts(TypedDict):
+    """What one vantage saw of a diagnosed check (``by_vantage`` of a diagnosis)."""
+
+    id: str  # the item's id, with its @vantage
+    outcome: str
+    reason: str | None
+    address: str | None
+    state: NotRequired[str]  # tcp: open | refused | filtered | unreachable
+    answers: NotRequired[list[str]]  # dns: the records (and codes such as nxdomain) every resolver gave
+
+
+class DiagnosisEntry(TypedDict):
+    """One entry of ``vantages.diagnoses`` in the JSON report (docs/reports.md, Vantages)."""
+
+    target: str
+    check: str
+    subject: str  # tcp: the port ("8080"); others: the check's subject without @vantage
+    pattern: str  # loopback_bind | firewall_drop | firewall_reject | split_horizon | differs (crossvantage.py)
+    message: str
+    affected: list[str]  # the vantages the pattern is about (where it is refused, dropped, resolved otherwise ...)
+    by_vantage: dict[str, VantageFacts]
+
+
+class VantagesEntry(TypedDict):
+    """``vantages`` of the JSON report: present only when the results carry a vantage."""
+
+    names: list[str]
+    diagnoses: list[DiagnosisEntry]
+
+
 class _DocumentBase(TypedDict):
     schema: str
     environment: str
@@ -139,6 +169,7 @@ class ReportDocument(_DocumentBase, total=False):
     partial: bool  # extension of 1.0, kept: present and true only when the run stopped early
     run: RunIds  # extension (history on): this run in the history store
     changes: ChangesEntry  # extension (history on): what changed since the previous run
+    vantages: VantagesEntry  # 1.1 (issue 17), only when the results carry a vantage: names and diagnoses
 
 
 def full_selection(count: int) -> Selection:

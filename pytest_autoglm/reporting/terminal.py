@@ -22,13 +22,24 @@ from typing import Any
 import pytest
 
 from pytest_autoglm.reporting.records import (
+    ResultEntry,
     count_phrases,
     count_results,
     fails_run,
     partial_phrase,
     spoiled_attempts,
 )
-from pytest_autoglm.reporting.view import LAYERS, Cell, RootCause, matrix, results_of, root_causes, verdict_of
+from pytest_autoglm.reporting.view import (
+    LAYERS,
+    Cell,
+    RootCause,
+    first_fault_layer,
+    matrix,
+    results_of,
+    root_causes,
+    target_vantage_cells,
+    verdict_of,
+)
 
 #: A line's text in segments, each with its TerminalWriter markup (``{"red": True}``).
 Segment = tuple[str, dict[str, bool]]
@@ -78,13 +89,17 @@ def summary_lines(document: Mapping[str, Any], *, width: int | None = 80) -> lis
     """
     results = results_of(document)
     rows = matrix(results)
+    causes = root_causes(results)
     return [
         _verdict_line(document),
         *_spoiled_lines(document),
         *_partial_lines(document),
         *_matrix_lines(rows),
         *_legend_lines(rows),
-        *_cause_lines(root_causes(results), width),
+        *_vantage_lines(results),
+        *_diagnosis_lines(document),
+        *_unreachable_lines(causes, width),
+        *_cause_lines([c for c in causes if not _unreachable(c)], width),
     ]
 
 
@@ -137,6 +152,71 @@ def _legend_lines(rows: Sequence[tuple[str, list[Cell]]]) -> list[Line]:
     seen = {cell.mark for _, cells in rows for cell in cells}
     legend = [text for mark, text in _LEGEND if mark in seen]
     return [([(f"({'; '.join(legend)})", {})], "legend")] if legend else []
+
+
+def _vantage_cell(cell: Cell) -> str:
+    """A compact target x vantage cell: the mark, after the lowest faulty layer when there is one (``tcp FAIL``)."""
+    layer = first_fault_layer(cell.entries) if cell.mark in ("FAIL", "ERR", "WARN", "XF") else ""
+    return f"{layer} {cell.mark}" if layer else cell.mark
+
+
+def _vantage_lines(results: Sequence[ResultEntry]) -> list[Line]:
+    """Issue 17: one line per target, one short cell per vantage (all the target's layers); nothing without vantages."""
+    vantages, rows = target_vantage_cells(results)
+    if not vantages:
+        return []
+    names = [_one_line(v) for v in vantages]
+    texts = [(_one_line(target), [_vantage_cell(cell) for cell in cells]) for target, cells in rows]
+    name_width = max([len(target) for target, _ in texts] + [len("vantages")]) + 2
+    widths = [max([len(name)] + [len(cells[i]) for _, cells in texts]) + 2 for i, name in enumerate(names)]
+    header = "vantages".ljust(name_width) + "".join(name.ljust(w) for name, w in zip(names, widths, strict=True))
+    lines: list[Line] = [([(header, {"bold": True})], "vantage-header")]
+    for (target, cells), (_, cell_texts) in zip(rows, texts, strict=True):
+        segments: list[Segment] = [(_one_line(target).ljust(name_width), {})]
+        for cell, text, w in zip(cells, cell_texts, widths, strict=True):
+            segments.append((text, _MARK_STYLE.get(cell.mark, {})))
+            segments.append((" " * (w - len(text)), {}))
+        lines.append((segments, "vantage"))
+    return lines
+
+
+def _diagnosis_lines(document: Mapping[str, Any]) -> list[Line]:
+    """Issue 17: one line per cross-vantage diagnosis (``vantages.diagnoses``), pattern first.
+
+    Never shortened: the fix ("use 0.0.0.0") is at the end; the terminal wraps a long line.
+    """
+    vantages = document.get("vantages")
+    diagnoses = vantages.get("diagnoses") if isinstance(vantages, Mapping) else None
+    if not isinstance(diagnoses, list):
+        return []
+    lines: list[Line] = []
+    for diagnosis in diagnoses:
+        if not isinstance(diagnosis, Mapping):
+            continue
+        pattern = _one_line(diagnosis.get("pattern")) or "differs"
+        message = _one_line(diagnosis.get("message"))
+        lines.append(([(pattern, {"yellow": True, "bold": True}), (f"  {message}", {})], "diagnosis"))
+    return lines
+
+
+def _unreachable(cause: RootCause) -> bool:
+    return cause.entry.get("reason") == "vantage_unreachable" and bool(cause.entry.get("vantage"))
+
+
+def _unreachable_lines(causes: Sequence[RootCause], width: int | None) -> list[Line]:
+    """One line per vantage that could not run its checks (not one per check): how many, and why."""
+    per_vantage: dict[str, list[RootCause]] = {}
+    for cause in causes:
+        if _unreachable(cause):
+            per_vantage.setdefault(_one_line(cause.entry.get("vantage")), []).append(cause)
+    lines: list[Line] = []
+    for vantage, unreachable in per_vantage.items():
+        count = len(unreachable)
+        prefix = f"{count} check{'s' if count != 1 else ''} not run (error/vantage_unreachable)"
+        if f"vantage {vantage}" not in _one_line(unreachable[0].entry.get("message")):
+            prefix = f"vantage {vantage}: {prefix}"  # the engine's messages name it themselves
+        lines.append(([(prefix, {"red": True}), ("  " + _message(unreachable[0].entry, prefix, width), {})], "cause"))
+    return lines
 
 
 def _cause_lines(causes: Sequence[RootCause], width: int | None) -> list[Line]:

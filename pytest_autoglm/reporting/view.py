@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, cast
 
 from pytest_autoglm.core.values import format_duration
+from pytest_autoglm.inventory.plan import LOCAL_VANTAGE
 from pytest_autoglm.reporting.records import Counts, ResultEntry, attempts_of, fails_run, is_upstream
 
 #: The matrix columns, in the order an engineer troubleshoots.
@@ -160,6 +161,74 @@ def matrix(results: Sequence[ResultEntry]) -> list[tuple[str, list[Cell]]]:
     return [
         (name, [cell_for(layer, per_layer.get(layer, [])) for layer in columns]) for name, per_layer in targets.items()
     ]
+
+
+# ----------------------------------------------------------------------------- targets x vantages (issue 17)
+
+
+def vantage_of(entry: Mapping[str, Any]) -> str:
+    value = entry.get("vantage")
+    return value if isinstance(value, str) else ""
+
+
+def vantages_of(results: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The vantages the results carry: ``local`` (this process) first, then in order of first appearance;
+    empty for a run without vantages. Every output lists them in this order."""
+    names = dict.fromkeys(v for entry in results if (v := vantage_of(entry)))
+    return sorted(names, key=lambda name: name != LOCAL_VANTAGE)  # stable: keeps the others' order
+
+
+@dataclass
+class VantageMatrix:
+    """One layer's target x vantage matrix: a row per target with items of that layer, a cell per vantage."""
+
+    layer: str
+    vantages: list[str]
+    rows: list[tuple[str, list[Cell]]]  # (target, a cell per vantage, in ``vantages`` order)
+
+
+def vantage_matrices(results: Sequence[ResultEntry]) -> list[VantageMatrix]:
+    """A target x vantage matrix per layer that has items (the columns of :func:`layers_of`, in order).
+
+    Each cell is :func:`cell_for` the items of that target, layer and vantage, so it is coloured
+    and worded like the target x layer matrix. Empty for a run without vantages.
+    """
+    vantages = vantages_of(results)
+    if not vantages:
+        return []
+    grid: dict[str, dict[str, dict[str, list[ResultEntry]]]] = {}  # layer -> target -> vantage -> items
+    for entry in results:
+        if vantage := vantage_of(entry):
+            per_target = grid.setdefault(text_of(entry.get("check")), {})
+            per_target.setdefault(text_of(entry.get("target")), {}).setdefault(vantage, []).append(entry)
+    return [
+        VantageMatrix(
+            layer,
+            vantages,
+            [(target, [cell_for(layer, cells.get(v, [])) for v in vantages]) for target, cells in grid[layer].items()],
+        )
+        for layer in layers_of(results)
+        if layer in grid
+    ]
+
+
+def target_vantage_cells(results: Sequence[ResultEntry]) -> tuple[list[str], list[tuple[str, list[Cell]]]]:
+    """(vantages, rows of (target, a cell per vantage over all the target's layers)): the terminal's compact matrix."""
+    vantages = vantages_of(results)
+    targets: dict[str, dict[str, list[ResultEntry]]] = {}
+    for entry in results:
+        if vantage := vantage_of(entry):
+            targets.setdefault(text_of(entry.get("target")), {}).setdefault(vantage, []).append(entry)
+    return vantages, [
+        (target, [cell_for("", per_vantage.get(v, [])) for v in vantages]) for target, per_vantage in targets.items()
+    ]
+
+
+def first_fault_layer(entries: Iterable[Mapping[str, Any]]) -> str:
+    """The lowest layer (troubleshooting order) of a problem that is not ``upstream``; "" when there is none."""
+    layers = [text_of(e.get("layer")) for e in entries if is_problem(e) and not is_upstream(e)]
+    order = {layer: i for i, layer in enumerate(LAYERS + EXTRA_LAYERS)}
+    return min((layer for layer in layers if layer), key=lambda layer: order.get(layer, len(order)), default="")
 
 
 # ----------------------------------------------------------------------------- root causes and the verdict

@@ -261,6 +261,27 @@ def hostile_document() -> dict:
             "flapping": True,
             "recent": "PFWES" + text,
         }
+    # vantages (issue 17): a vantage name from the command line, and a diagnosis quoting DNS answers and addresses
+    for i, entry in enumerate(document["results"]):
+        entry["vantage"] = HOSTILE[i % len(HOSTILE)]
+    document["vantages"] = {
+        "names": list(HOSTILE),
+        "diagnoses": [
+            {
+                "target": text,
+                "check": text,
+                "subject": text,
+                "pattern": text,
+                "message": f"resolves differently: {text}",
+                "affected": [text],
+                "by_vantage": {
+                    text: {"id": text, "outcome": text, "reason": text, "address": text, "state": text},
+                    "local": {"outcome": "passed", "answers": [text, 1, None], "address": None},
+                },
+            }
+            for text in HOSTILE
+        ],
+    }
     document["run"] = {"id": 2, "previous_id": HOSTILE[0]}
     document["changes"] = {
         "new_failures": list(HOSTILE),
@@ -287,6 +308,7 @@ ALLOWED_ATTRS = {
     "href",
     "title",
     "data-layer",
+    "data-vantage",
     "role",
     "open",
     "type",
@@ -324,6 +346,10 @@ def test_hostile_document_is_escaped_everywhere():
         "rs-P", "rs-F", "rs-W", "rs-E", "rs-S", "rs-x",
     }  # fmt: skip
     assert "failing since" in shown
+    vantages = page.find(id="vantages")  # issue 17: the vantage matrices and the diagnoses, as text
+    assert all(hostile in vantages.text for hostile in HOSTILE)
+    assert {c for n in vantages.find_all("article") for c in n.classes} == {"diag", "k-differs"}
+    assert {td.attrs["data-vantage"] for td in vantages.find_all("td") if "data-vantage" in td.attrs} == set(HOSTILE)
 
 
 def external_references(text: str) -> list[str]:
@@ -368,6 +394,7 @@ def test_only_the_python_built_markup_reaches_the_template():
             '"".join(matrix_rows)',
             '"".join(_result_row_html(row, has_history) for row in result_rows)',
             '_recent_html(history["recent"]) if history else ""',
+            '"".join(_vantage_tables_html(results, anchors))',
         ]
     )
     assert "|safe" not in source.replace(" ", "")
