@@ -8,8 +8,8 @@ its first check is scheduled (so a vantage the selected items do not use is neve
 
 Under pytest-xdist, vantages and workers compose: every worker builds its own router and opens
 its own gateway to each vantage it has items for; the controller opens none and says so in
-one header line. A vantage that could not run its checks gets one terminal line (from the
-items' reports, so it also works when the checks ran on workers).
+one header line. A vantage that could not run its checks gets one line in the environment's
+terminal summary (``reporting/terminal.py``, from the results, so also when workers ran them).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import pytest
 
 from pytest_autoglm.plugin.state import RunState, get_state, is_xdist_worker
-from pytest_autoglm.reporting.records import REPORT_ATTR
 
 
 def route(state: RunState) -> None:
@@ -32,38 +31,12 @@ def route(state: RunState) -> None:
     state.runner = VantageRouter(state.items, remotes)
 
 
-class VantageSummary:
-    """The first ``vantage_unreachable`` message of each vantage, from the items' reports (plugin object)."""
-
-    def __init__(self) -> None:
-        self.unreachable: dict[str, str] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        facts = getattr(report, REPORT_ATTR, None)
-        if not isinstance(facts, dict) or facts.get("reason") != "vantage_unreachable":
-            return
-        vantage = str(facts.get("vantage", "?"))
-        self.unreachable.setdefault(vantage, str(facts.get("message", "")))
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        for vantage, message in self.unreachable.items():
-            why = message.removeprefix(f"vantage {vantage}: ")  # said once
-            terminalreporter.write_line(f"autoglm: vantage {vantage} could not run its checks: {why}", yellow=True)
-
-
-summary_key = pytest.StashKey[VantageSummary]()
-
-
 @pytest.hookimpl(trylast=True)  # after every pytest_configure that may fill vantage_specs
 def pytest_configure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is None or not state.vantage_specs:
         return
     route(state)
-    if not is_xdist_worker(config):
-        summary = VantageSummary()
-        config.stash[summary_key] = summary
-        config.pluginmanager.register(summary, "autoglm-vantage-summary")
 
 
 def _workers(config: pytest.Config) -> int:
@@ -95,6 +68,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = get_state(config)
     if state is not None and isinstance(state.runner, VantageRouter):
         state.runner.close_remotes()
-    summary = config.stash.get(summary_key, None)
-    if summary is not None and config.pluginmanager.is_registered(summary):
-        config.pluginmanager.unregister(summary)
