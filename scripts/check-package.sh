@@ -159,6 +159,16 @@ failing, passing = outcomes.count("failed"), outcomes.count("passed")
 if not failing or not passing:
     raise SystemExit(f"the demo's report has {passing} passing and {failing} failing checks; expected both")
 print(f"demo.json: {len(outcomes)} checks ({failing} failing on purpose); demo.html: {html.stat().st_size} bytes")
+
+# The second part (issue 17) runs as root only; where it ran, the loopback-bind mistake must be named.
+vantages = reports / "demo-vantages.json"
+if vantages.is_file():
+    data = json.loads(vantages.read_text())
+    patterns = [d["pattern"] for d in data.get("vantages", {}).get("diagnoses", [])]
+    seen = sorted({r.get("vantage") for r in data["results"]})
+    if "loopback_bind" not in patterns or seen != ["local", "server"]:
+        raise SystemExit(f"demo-vantages.json: vantages {seen}, diagnoses {patterns}; expected loopback_bind")
+    print(f"demo-vantages.json: {len(data['results'])} checks from {', '.join(seen)}; diagnosis loopback_bind")
 PY
   cat "$tmp/demo.log" >&2
   fail "the demo's reports"

@@ -148,9 +148,7 @@ def test_a_gateway_killed_midway_ends_the_run_at_once(pytester, tmp_path):
         )
         result = _run(pytester, timeout=45)  # pytester fails the test if the run takes longer
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["*check* not run (error/vantage_unreachable)*the gateway to vantage lan died midway*"]
-    )
+    result.stdout.fnmatch_lines(["*check* not run (error/vantage_unreachable)*the gateway to vantage lan died midway*"])
     slow = _results(pytester)["tcp[lab:slow:9000/open@lan]"]
     assert (slow["outcome"], slow["reason"]) == ("error", "vantage_unreachable")
     assert not any(pid_alive(pid) for pid in pids(pidfile))
