@@ -318,7 +318,7 @@ def _stream(checks: Sequence[Check], fd: int, concurrency: int, tls_concurrency:
                 except queue.Empty:
                     break
             remaining -= len(batch)
-            payload = _pickled([(check.id, _outcome(check, future)) for check, future in batch])
+            payload = pickle_batch([(check.id, settled_result(check, future)) for check, future in batch])
             pipe.write(len(payload).to_bytes(_HEADER, "big") + payload)
             pipe.flush()
     engine.close()
@@ -332,7 +332,8 @@ def _finished(
     finished.put((check, future))
 
 
-def _outcome(check: Check, future: concurrent.futures.Future[CheckResult]) -> CheckResult:
+def settled_result(check: Check, future: concurrent.futures.Future[CheckResult]) -> CheckResult:
+    """A settled future's result; a cancelled or failed probe is the check's ``setup`` error (also at a vantage)."""
     if future.cancelled():
         return CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, "the probe was cancelled")
     error = future.exception()
@@ -341,8 +342,8 @@ def _outcome(check: Check, future: concurrent.futures.Future[CheckResult]) -> Ch
     return future.result()
 
 
-def _pickled(batch: list[tuple[str, CheckResult]]) -> bytes:
-    """The batch; a result that cannot be pickled (a bug) is sent as an error of its check."""
+def pickle_batch(batch: list[tuple[str, CheckResult]]) -> bytes:
+    """The batch; a result that cannot be pickled (a bug) is sent as an error of its check (also at a vantage)."""
     try:
         return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:

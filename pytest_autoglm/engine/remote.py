@@ -81,7 +81,7 @@ def serve(channel: Any) -> None:
 
 def _run(channel: Any, inbox: queue.SimpleQueue[tuple[Any, ...]], concurrency: int, tls_concurrency: int) -> None:
     from pytest_autoglm.core.records import CheckResult
-    from pytest_autoglm.core.vocabulary import Outcome, Reason
+    from pytest_autoglm.engine.process import pickle_batch, settled_result
     from pytest_autoglm.engine.runner import Engine
 
     engine = Engine(concurrency=concurrency, tls_concurrency=tls_concurrency)
@@ -89,13 +89,7 @@ def _run(channel: Any, inbox: queue.SimpleQueue[tuple[Any, ...]], concurrency: i
     done: list[tuple[str, CheckResult]] = []
 
     def settled(check: Any, future: Any) -> None:
-        if future.cancelled():
-            result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, "the probe was cancelled")
-        elif future.exception() is not None:
-            error = future.exception()
-            result = CheckResult(Outcome.ERROR, check.kind, Reason.SETUP, f"{type(error).__name__}: {error}")
-        else:
-            result = future.result()
+        result = settled_result(check, future)
         with lock:
             first = not done
             done.append((check.id, result))
@@ -128,29 +122,10 @@ def _run(channel: Any, inbox: queue.SimpleQueue[tuple[Any, ...]], concurrency: i
                 batch, done[:] = list(done), []
             for start in range(0, len(batch), BATCH_MAX):
                 part = batch[start : start + BATCH_MAX]
-                channel.send(("results", _pickled(part)))
+                channel.send(("results", pickle_batch(part)))
             open_checks -= len(batch)
     finally:
         engine.close()
-
-
-def _pickled(batch: list[tuple[str, Any]]) -> bytes:
-    """The batch; a result that cannot be pickled (a bug) goes as an error of its check."""
-    try:
-        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        from pytest_autoglm.core.records import CheckResult
-        from pytest_autoglm.core.vocabulary import Outcome, Reason
-
-        safe = []
-        for check_id, result in batch:
-            try:
-                pickle.dumps(result)
-            except Exception as exc:
-                safe.append((check_id, CheckResult(Outcome.ERROR, None, Reason.SETUP, f"not transferable: {exc}")))
-            else:
-                safe.append((check_id, result))
-        return pickle.dumps(safe, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 if __name__ == "__channelexec__":

@@ -33,6 +33,7 @@ from pytest_autoglm.core.vocabulary import Outcome, Reason
 from pytest_autoglm.engine import remote
 from pytest_autoglm.engine.runner import DEFAULT_TLS_CONCURRENCY, stall_limit
 from pytest_autoglm.inventory.plan import Check
+from pytest_autoglm.inventory.vantages import mask_spec
 
 if TYPE_CHECKING:
     import execnet  # imported when the first gateway opens: a run without vantages never pays for it
@@ -86,6 +87,7 @@ class GatewayRunner:
         """``stall_limit_s`` replaces :func:`~pytest_autoglm.engine.runner.stall_limit` (for tests)."""
         self.name = name
         self.spec = spec
+        self._shown_spec = mask_spec(spec)  # in messages: //env: values as ***, as in the header
         self.concurrency = concurrency
         self.tls_concurrency = tls_concurrency
         self.open_timeout_s = open_timeout_s
@@ -229,11 +231,11 @@ class GatewayRunner:
                     with self._lock:
                         self._abandoned = True
                     raise _Unreachable(
-                        f"the gateway to vantage {self.name} ({self.spec}) did not open within {self.open_timeout_s:g}s"
+                        f"the gateway to vantage {self.name} ({self._shown_spec}) did not open within {self.open_timeout_s:g}s"
                     ) from None
         if isinstance(got, BaseException):
             raise _Unreachable(
-                f"the gateway to vantage {self.name} ({self.spec}) did not open: {type(got).__name__}: {got}"
+                f"the gateway to vantage {self.name} ({self._shown_spec}) did not open: {type(got).__name__}: {got}"
             )
         if self._closing:
             raise _Unreachable(f"the run ended before the gateway to vantage {self.name} opened")
@@ -247,7 +249,7 @@ class GatewayRunner:
             hello = channel.receive(timeout=self.handshake_timeout_s)
         except Exception as exc:
             raise _Unreachable(
-                f"vantage {self.name} ({self.spec}) did not answer the handshake: {type(exc).__name__}: {exc}"
+                f"vantage {self.name} ({self._shown_spec}) did not answer the handshake: {type(exc).__name__}: {exc}"
             ) from None
         _, version, where, python, pid, problem = hello
         self.remote_python, self.remote_pid = str(python), int(pid)
